@@ -1,0 +1,13 @@
+# portico_library(NAME <lib> SOURCES <files...> DEPS <targets...> [TESTS <files...>] [TEST_DEPS ...])
+# One call per capability folder: a static library and, when given, one GoogleTest executable.
+function(portico_library)
+  cmake_parse_arguments(ARG "" "NAME" "SOURCES;DEPS;TESTS;TEST_DEPS" ${ARGN})
+  add_library(${ARG_NAME} STATIC ${ARG_SOURCES})
+  target_include_directories(${ARG_NAME} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(${ARG_NAME} PUBLIC ${ARG_DEPS})
+  if(ARG_TESTS)
+    add_executable(${ARG_NAME}_test ${ARG_TESTS})
+    target_link_libraries(${ARG_NAME}_test PRIVATE ${ARG_NAME} ${ARG_TEST_DEPS} GTest::gtest_main GTest::gmock)
+    gtest_discover_tests(${ARG_NAME}_test DISCOVERY_TIMEOUT 30)
+  endif()
+endfunction()

@@ -1,0 +1,48 @@
+// The admin listener: /health, /ready, /metrics, /admin/*, and the dashboard page.
+// Runs on its own io_context thread, off the request path; it reaches the gateway only
+// through AdminHooks, which are called on that thread.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/json/value.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+
+namespace portico::admin {
+
+struct ReloadOutcome {
+  bool ok = false;
+  std::uint64_t version = 0;        // config version now serving
+  std::vector<std::string> errors;  // file:line:column messages when !ok
+};
+
+struct AdminHooks {
+  std::function<bool()> ready;                   // false while starting or draining
+  std::function<std::string()> metrics;          // Prometheus text
+  std::function<boost::json::value()> routes;    // GET /admin/routes
+  std::function<boost::json::value()> upstreams; // GET /admin/upstreams
+  std::function<boost::json::value()> config;    // GET /admin/config (secrets masked)
+  std::function<ReloadOutcome()> reload;         // POST /admin/reload
+};
+
+class AdminServer {
+ public:
+  // Binds at construction (throws std::system_error when the address is taken).
+  AdminServer(boost::asio::io_context& io, const config::Endpoint& listen, std::string token,
+              AdminHooks hooks);
+  ~AdminServer();
+  void start();  // begins accepting on `io`
+  void stop();   // closes the acceptor; open connections finish their current request
+  void set_token(std::string token);  // after a reload
+  unsigned short port() const;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace portico::admin

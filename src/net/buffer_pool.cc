@@ -1,0 +1,33 @@
+#include "net/buffer_pool.h"
+
+#include <cstring>
+
+namespace portico::net {
+
+void Buffer::compact() {
+  if (begin == 0) return;
+  std::memmove(data.get(), data.get() + begin, end - begin);
+  end -= begin;
+  begin = 0;
+}
+
+std::unique_ptr<Buffer> BufferPool::acquire() {
+  if (idle_.empty()) return std::make_unique<Buffer>(buffer_size_);
+  auto buffer = std::move(idle_.back());
+  idle_.pop_back();
+  buffer->reset();
+  return buffer;
+}
+
+void BufferPool::release(std::unique_ptr<Buffer> buffer) {
+  if (!buffer || buffer->capacity != buffer_size_ || idle_.size() >= max_idle_) return;
+  idle_.push_back(std::move(buffer));
+}
+
+void BufferPool::set_buffer_size(std::size_t size) {
+  if (size == buffer_size_) return;
+  buffer_size_ = size;
+  idle_.clear();
+}
+
+}  // namespace portico::net

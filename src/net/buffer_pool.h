@@ -1,0 +1,41 @@
+// Per-worker pool of fixed-size I/O buffers. A connection holds one only while it has bytes
+// in flight, so 10,000 idle keep-alive connections cost no buffer memory.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+namespace portico::net {
+
+struct Buffer {
+  explicit Buffer(std::size_t capacity) : data(new char[capacity]), capacity(capacity) {}
+  std::unique_ptr<char[]> data;
+  std::size_t capacity;
+  std::size_t begin = 0;  // first unconsumed byte
+  std::size_t end = 0;    // one past the last received byte
+  std::size_t size() const { return end - begin; }
+  char* read_ptr() { return data.get() + begin; }
+  char* write_ptr() { return data.get() + end; }
+  std::size_t space() const { return capacity - end; }
+  void reset() { begin = end = 0; }
+  // Moves unconsumed bytes to the front so the next read has the most room.
+  void compact();
+};
+
+class BufferPool {
+ public:
+  explicit BufferPool(std::size_t buffer_size, std::size_t max_idle = 1024)
+      : buffer_size_(buffer_size), max_idle_(max_idle) {}
+  std::unique_ptr<Buffer> acquire();
+  void release(std::unique_ptr<Buffer> buffer);
+  std::size_t buffer_size() const { return buffer_size_; }
+  void set_buffer_size(std::size_t size);  // after a reload with larger limits
+
+ private:
+  std::size_t buffer_size_;
+  std::size_t max_idle_;
+  std::vector<std::unique_ptr<Buffer>> idle_;
+};
+
+}  // namespace portico::net

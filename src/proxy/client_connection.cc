@@ -1,0 +1,388 @@
+#include "proxy/client_connection.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/error.hpp>
+#include <charconv>
+
+#include "core/error_body.h"
+#include "proxy/forward_headers.h"
+#include "routing/path_normalizer.h"
+
+namespace portico::proxy {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using asio::ip::tcp;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+ClientConnection::ClientConnection(Worker& worker, tcp::socket socket)
+    : worker_(worker), socket_(std::move(socket)), deadline_(worker.deadlines()) {
+  worker_.add_connection(*this);
+  worker_.metrics().connection_opened();
+  boost::system::error_code ec;
+  socket_.set_option(tcp::no_delay(true), ec);
+  socket_.non_blocking(true, ec);
+  auto peer = socket_.remote_endpoint(ec);
+  if (!ec) {
+    auto address = peer.address();
+    if (address.is_v6() && address.to_v6().is_v4_mapped())
+      address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+    peer_address_ = address;
+    peer_ip_ = address.to_string();
+  }
+}
+
+ClientConnection::~ClientConnection() {
+  worker_.metrics().connection_closed();
+  worker_.remove_connection();
+  if (buffer_) worker_.buffers().release(std::move(buffer_));
+}
+
+void ClientConnection::close_if_idle() {
+  if (!idle_) return;
+  boost::system::error_code ignored;
+  socket_.cancel(ignored);
+}
+
+Task<> ClientConnection::run() {
+  for (;;) {
+    if (!buffer_ || buffer_->size() == 0) {
+      // Between requests the connection holds no buffer: idle keep-alive costs only a socket.
+      if (buffer_) worker_.buffers().release(std::move(buffer_));
+      if (worker_.draining()) break;
+      idle_ = true;
+      deadline_.arm(socket_, worker_.runtime()->limits().idle_timeout);
+      auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, use_tuple);
+      idle_ = false;
+      deadline_.disarm();
+      if (ec || deadline_.fired() || worker_.draining()) break;
+      buffer_ = worker_.buffers().acquire();
+    }
+    auto after = co_await serve_request();
+    if (after == After::Abort) break;
+    if (after == After::Close || worker_.draining()) {
+      co_await lingering_close();
+      break;
+    }
+  }
+  boost::system::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
+Task<> ClientConnection::lingering_close() {
+  // Reading what the client still sends before closing keeps the kernel from answering it with
+  // a reset that would destroy the response we just wrote (RFC 9112 9.6).
+  boost::system::error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
+  if (!buffer_) buffer_ = worker_.buffers().acquire();
+  std::uint64_t discarded = 0;
+  deadline_.arm(socket_, std::chrono::seconds(2));
+  while (discarded < (64u << 20)) {
+    buffer_->reset();
+    auto [read_ec, n] = co_await socket_.async_read_some(
+        asio::buffer(buffer_->write_ptr(), buffer_->space()), use_tuple);
+    if (read_ec || deadline_.fired()) break;
+    discarded += n;
+  }
+  deadline_.disarm();
+  buffer_->reset();
+}
+
+Task<ClientConnection::After> ClientConnection::read_head() {
+  const auto& limits = worker_.runtime()->limits();
+  deadline_.arm(socket_, limits.header_timeout);
+  for (;;) {
+    boost::system::error_code ec;
+    if (buffer_->size() > 0) {
+      auto n = parser_->put(asio::buffer(buffer_->read_ptr(), buffer_->size()), ec);
+      buffer_->begin += n;
+      bytes_in_ += n;
+      if (!ec && parser_->is_header_done()) break;
+    } else {
+      ec = http::error::need_more;
+    }
+    if (ec && ec != http::error::need_more) {
+      deadline_.disarm();
+      if (ec == http::error::header_limit) co_return co_await reply_local(431, {}, "header_too_large");
+      if (ec == http::error::body_limit) co_return co_await reply_local(413, {}, "body_too_large");
+      co_return co_await reply_local(400, {}, "malformed_request");
+    }
+    if (buffer_->space() == 0) {
+      buffer_->compact();
+      if (buffer_->space() == 0) {
+        deadline_.disarm();
+        co_return co_await reply_local(431, {}, "header_too_large");
+      }
+    }
+    auto [read_ec, n] = co_await socket_.async_read_some(
+        asio::buffer(buffer_->write_ptr(), buffer_->space()), use_tuple);
+    if (deadline_.fired()) {
+      if (!parser_->got_some() && buffer_->size() == 0) co_return After::Abort;
+      co_return co_await reply_local(408, {}, "header_timeout");
+    }
+    if (read_ec) co_return After::Abort;  // the client went away: nothing to answer
+    buffer_->end += n;
+  }
+  deadline_.disarm();
+  co_return After::KeepAlive;
+}
+
+Task<ClientConnection::After> ClientConnection::serve_request() {
+  if (runtime_ != worker_.runtime()) runtime_ = worker_.runtime();
+  const auto& limits = runtime_->limits();
+  started_ = net::Clock::now();
+  status_ = 0;
+  error_tag_ = {};
+  upstream_name_ = target_key_ = {};
+  upstream_ms_ = -1;
+  bytes_in_ = bytes_out_ = 0;
+  close_after_ = false;
+  request_id_.clear();
+  head_.clear();
+  body_.clear();
+  parser_.emplace(head_, body_);
+  parser_->eager(false);
+  parser_->limits(static_cast<std::uint32_t>(limits.max_header_bytes), limits.max_body_bytes);
+
+  auto after = co_await read_head();
+  if (!parser_->is_header_done()) {
+    if (after == After::Abort) co_return after;
+    log_request(nullptr);
+    co_return After::Close;
+  }
+  prepare_request_metadata();
+  if (!parser_->keep_alive()) close_after_ = true;
+
+  auto normalized = routing::normalize_path(head_.raw_path, head_.path);
+  if (normalized != routing::NormalizeResult::Ok) {
+    close_after_ = true;
+    after = co_await reply_local(400, normalized == routing::NormalizeResult::ClimbsAboveRoot
+                                          ? "path climbs above the root"
+                                          : "malformed request path",
+                                 "bad_path");
+    log_request(nullptr);
+    co_return after;
+  }
+
+  auto match = runtime_->router->match(head_);
+  const CompiledRoute* route = nullptr;
+  if (match.status == routing::MatchStatus::NotFound) {
+    after = co_await reply_local(404, {}, "no_route");
+  } else if (match.status == routing::MatchStatus::MethodNotAllowed) {
+    out_.clear();
+    std::string allow = "Allow: ";
+    allow += match.allow;
+    allow += "\r\n";
+    after = co_await reply_local(405, {}, "method_not_allowed", allow);
+  } else {
+    route = &runtime_->routes[match.route_index];
+    switch (route->action) {
+      case ActionKind::Respond: after = co_await respond_action(*route); break;
+      case ActionKind::Proxy: after = co_await proxy_action(*route, match); break;
+      case ActionKind::NotImplemented:
+        after = co_await reply_local(501, route->not_implemented, "not_implemented");
+        break;
+    }
+  }
+  log_request(route);
+  co_return after;
+}
+
+void ClientConnection::prepare_request_metadata() {
+  join_repeated_fields(head_.fields, joined_fields_);
+  // Headers named in Connection go before any filter runs (behaviour.md "Headers").
+  remove_hop_by_hop(head_.fields);
+
+  const auto& server = runtime_->config->server;
+  auto client_id = head_.find(server.request_id_header);
+  if (is_valid_request_id(client_id)) request_id_.assign(client_id);
+  else worker_.new_request_id(request_id_);
+  client_ip_ = peer_ip_;
+  if (!server.trusted_proxies.empty() && is_trusted(server.trusted_proxies, peer_address_)) {
+    // Walk X-Forwarded-For from the right: the first address not of a trusted proxy is the
+    // client. Peers outside trusted_proxies cannot choose their client_ip this way.
+    auto xff = head_.find("x-forwarded-for");
+    while (!xff.empty()) {
+      auto comma = xff.rfind(',');
+      auto item = comma == std::string_view::npos ? xff : xff.substr(comma + 1);
+      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+      boost::system::error_code ec;
+      auto address = asio::ip::make_address(item, ec);
+      if (ec) break;
+      client_ip_.assign(item);
+      if (!is_trusted(server.trusted_proxies, address)) break;
+      if (comma == std::string_view::npos) break;
+      xff = xff.substr(0, comma);
+    }
+  }
+}
+
+}  // namespace portico::proxy
+
+namespace portico::proxy {
+
+bool is_trusted(const std::vector<config::Cidr>& networks, const asio::ip::address& address) {
+  std::uint8_t bytes[16];
+  bool v6 = address.is_v6();
+  if (v6) {
+    auto b = address.to_v6().to_bytes();
+    std::copy(b.begin(), b.end(), bytes);
+  } else {
+    auto b = address.to_v4().to_bytes();
+    std::copy(b.begin(), b.end(), bytes);
+  }
+  for (const auto& net : networks) {
+    if (net.v6 != v6) continue;
+    int bits = net.prefix;
+    bool match = true;
+    for (int i = 0; bits > 0 && match; ++i, bits -= 8) {
+      std::uint8_t mask = bits >= 8 ? 0xff : static_cast<std::uint8_t>(0xff << (8 - bits));
+      match = (bytes[i] & mask) == (net.bytes[i] & mask);
+    }
+    if (match) return true;
+  }
+  return false;
+}
+
+namespace {
+
+void append_number(std::string& out, std::uint64_t n) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
+  out.append(digits, end);
+}
+
+void append_status_line(std::string& out, int status, std::string_view fallback_reason = {}) {
+  out += "HTTP/1.1 ";
+  append_number(out, static_cast<std::uint64_t>(status));
+  out += ' ';
+  auto reason = core::reason_phrase(status);
+  out += (reason == "Unknown" && !fallback_reason.empty()) ? fallback_reason : reason;
+  out += "\r\n";
+}
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  out += name;
+  out += ": ";
+  out += value;
+  out += "\r\n";
+}
+
+}  // namespace
+
+Task<bool> ClientConnection::write_all(tcp::socket& socket) {
+  auto [ec, n] = co_await asio::async_write(socket, iov_, use_tuple);
+  if (&socket == &socket_) bytes_out_ += n;
+  co_return !ec;
+}
+
+Task<ClientConnection::After> ClientConnection::finish_local_body(After after) {
+  // The gateway answered without reading the body: keep the connection only when the body is
+  // already here in full; otherwise close (after a lingering read) to stay in sync.
+  if (after != After::KeepAlive || parser_->is_done()) co_return after;
+  boost::system::error_code ec;
+  parser_->eager(true);
+  body_.clear();
+  auto n = parser_->put(asio::buffer(buffer_->read_ptr(), buffer_->size()), ec);
+  buffer_->begin += n;
+  co_return parser_->is_done() ? After::KeepAlive : After::Close;
+}
+
+Task<ClientConnection::After> ClientConnection::reply_local(int status, std::string_view message,
+                                                            std::string_view error_tag,
+                                                            std::string_view extra_headers) {
+  status_ = status;
+  error_tag_ = error_tag;
+  if (request_id_.empty()) worker_.new_request_id(request_id_);
+  bool closing = close_after_ || status == 400 || status == 408 || status == 413 ||
+                 status == 431 || !parser_->is_header_done();
+  if (!closing && parser_->is_header_done() && !parser_->is_done()) {
+    auto after = co_await finish_local_body(After::KeepAlive);
+    closing = after != After::KeepAlive;
+  }
+  static thread_local std::string body;
+  body.clear();
+  core::append_error_body(body, status, message.empty() ? core::default_error_message(status) : message,
+                          request_id_);
+  out_.clear();
+  append_status_line(out_, status);
+  append_field(out_, "Content-Type", "application/json");
+  out_ += "Content-Length: ";
+  append_number(out_, body.size());
+  out_ += "\r\n";
+  append_field(out_, runtime_ ? std::string_view(runtime_->config->server.request_id_header)
+                              : std::string_view("X-Correlation-ID"),
+               request_id_);
+  out_ += extra_headers;
+  if (closing) out_ += "Connection: close\r\n";
+  out_ += "\r\n";
+  if (head_.method != "HEAD") out_ += body;
+  iov_.clear();
+  iov_.push_back(asio::buffer(out_));
+  if (!co_await write_all(socket_)) co_return After::Abort;
+  co_return closing ? After::Close : After::KeepAlive;
+}
+
+Task<ClientConnection::After> ClientConnection::respond_action(const CompiledRoute& route) {
+  status_ = route.respond_status;
+  auto after = co_await finish_local_body(close_after_ ? After::Close : After::KeepAlive);
+  out_.clear();
+  append_status_line(out_, route.respond_status);
+  bool has_type = false;
+  for (const auto& [name, value] : route.respond_headers) {
+    has_type = has_type || core::iequals(name, "content-type");
+    append_field(out_, name, value);
+  }
+  for (const auto& [name, value] : route.response_headers) append_field(out_, name, value);
+  if (!has_type) append_field(out_, "Content-Type", "text/plain; charset=utf-8");
+  out_ += "Content-Length: ";
+  append_number(out_, route.respond_body.size());
+  out_ += "\r\n";
+  append_field(out_, runtime_->config->server.request_id_header, request_id_);
+  if (after != After::KeepAlive) out_ += "Connection: close\r\n";
+  out_ += "\r\n";
+  iov_.clear();
+  iov_.push_back(asio::buffer(out_));
+  bool bodyless = head_.method == "HEAD" || route.respond_status == 204 ||
+                  route.respond_status == 304 || route.respond_status < 200;
+  if (!bodyless) iov_.push_back(asio::buffer(route.respond_body));
+  if (!co_await write_all(socket_)) co_return After::Abort;
+  co_return after;
+}
+
+void ClientConnection::log_request(const CompiledRoute* route) {
+  auto now = net::Clock::now();
+  double seconds = std::chrono::duration<double>(now - started_).count();
+  auto method = observability::method_from(head_.method);
+  if (route) worker_.metrics().record_request(route->metric_id, method, status_, seconds);
+  else worker_.metrics().record_request(0, method, status_, seconds);
+  auto* log = worker_.access_log();
+  if (!log) return;
+  observability::AccessLogEntry entry;
+  entry.time_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+  entry.request_id = request_id_;
+  entry.client_ip = client_ip_.empty() ? std::string_view(peer_ip_) : std::string_view(client_ip_);
+  entry.method = head_.method;
+  entry.path = head_.raw_path;
+  entry.query = head_.query;
+  entry.route = route ? std::string_view(route->name) : std::string_view();
+  entry.status = status_;
+  entry.upstream = upstream_name_;
+  entry.target = target_key_;
+  entry.duration_ms = seconds * 1000.0;
+  entry.upstream_ms = upstream_ms_;
+  entry.bytes_in = bytes_in_;
+  entry.bytes_out = bytes_out_;
+  entry.error = error_tag_;
+  log->append(entry);
+}
+
+}  // namespace portico::proxy

@@ -1,0 +1,269 @@
+#include "proxy/gateway.h"
+
+#include <boost/json.hpp>
+#include <iostream>
+#include <thread>
+
+#include "config/config_json.h"
+#include "config/config_loader.h"
+#include "proxy/log.h"
+
+namespace portico::proxy {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+Gateway::Gateway(std::string config_path, Overrides overrides)
+    : config_path_(std::move(config_path)),
+      overrides_(std::move(overrides)),
+      signals_(control_, SIGINT, SIGTERM, SIGHUP),
+      drain_timer_(control_) {
+  // Id 0 labels requests no route matched.
+  route_names_.id_of("unmatched");
+}
+
+Gateway::~Gateway() = default;
+
+std::shared_ptr<const Runtime> Gateway::build_runtime(std::vector<std::string>& errors) {
+  auto loaded = config::load_config_file(config_path_);
+  for (const auto& warning : loaded.warnings) log_warn(warning);
+  if (!loaded.ok()) {
+    for (const auto& error : loaded.errors) errors.push_back(error.to_string());
+    if (errors.empty()) errors.push_back(config_path_ + ": invalid config");
+    return nullptr;
+  }
+  auto config = std::make_shared<config::Config>(*loaded.config);
+  if (overrides_.workers) config->server.workers = *overrides_.workers;
+  if (overrides_.log_level) config->observability.log_level = *overrides_.log_level;
+  if (config->server.listen.empty())
+    config->server.listen.push_back({"0.0.0.0", 8080, "0.0.0.0:8080"});
+  try {
+    auto runtime = compile_runtime(config, version_ + 1, route_names_);
+    for (const auto& warning : runtime->warnings) log_warn(warning);
+    return runtime;
+  } catch (const std::exception& e) {
+    errors.push_back(config_path_ + ": " + e.what());
+    return nullptr;
+  }
+}
+
+std::shared_ptr<observability::AccessLogWriter> Gateway::access_log_for(
+    const config::Config& config) {
+  const auto& path = config.observability.access_log.path;
+  if (path == "off" || path.empty()) return nullptr;
+  if (access_log_ && path == access_log_path_) return access_log_;
+  access_log_path_ = path;
+  return std::make_shared<observability::AccessLogWriter>(path);
+}
+
+int Gateway::run() {
+  std::vector<std::string> errors;
+  auto runtime = build_runtime(errors);
+  if (!runtime) {
+    for (const auto& e : errors) std::cerr << e << "\n";
+    std::cerr << "portico: config has " << errors.size() << " error(s); not starting\n";
+    return 1;
+  }
+  set_log_level(runtime->config->observability.log_level);
+  version_ = runtime->version;
+  runtime_ = runtime;
+  try {
+    access_log_ = access_log_for(*runtime->config);
+  } catch (const std::exception& e) {
+    std::cerr << "portico: " << e.what() << "\n";
+    return 1;
+  }
+
+  const auto& server = runtime->config->server;
+  unsigned count = server.workers > 0 ? static_cast<unsigned>(server.workers)
+                                      : std::max(1u, std::thread::hardware_concurrency());
+  try {
+    for (unsigned i = 0; i < count; ++i) {
+      workers_.push_back(std::make_unique<Worker>(i, count, runtime, access_log_));
+      workers_.back()->listen(server.listen);
+    }
+    if (runtime->config->admin.listen) {
+      admin::AdminHooks hooks;
+      hooks.ready = [this] { return !draining_; };
+      hooks.metrics = [this] { return render_metrics(); };
+      hooks.routes = [this] { return routes_json(); };
+      hooks.upstreams = [this] { return upstreams_json(); };
+      hooks.config = [this] {
+        std::lock_guard lock(mutex_);
+        return config::config_to_json(*runtime_->config);
+      };
+      hooks.reload = [this] { return reload(); };
+      admin_ = std::make_unique<admin::AdminServer>(control_, *runtime->config->admin.listen,
+                                                    runtime->config->admin.token, std::move(hooks));
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "portico: cannot listen: " << e.what() << "\n";
+    return 1;
+  }
+
+  for (auto& worker : workers_) worker->start();
+  if (admin_) admin_->start();
+  for (const auto& address : server.listen) log_info("listening on " + address.text);
+  if (admin_) log_info("admin listening on " + runtime->config->admin.listen->text);
+  log_info("serving config version " + std::to_string(version_) + " with " +
+           std::to_string(count) + " worker(s)");
+
+  std::function<void(boost::system::error_code, int)> on_signal =
+      [this, &on_signal](boost::system::error_code ec, int signal) {
+        if (ec) return;
+        if (signal == SIGHUP) {
+          reload();
+          signals_.async_wait(on_signal);
+        } else {
+          log_info("signal received: draining");
+          begin_drain();
+        }
+      };
+  signals_.async_wait(on_signal);
+  control_.run();
+
+  for (auto& worker : workers_) worker->join();
+  if (access_log_) access_log_->flush_and_wait();
+  log_info("stopped");
+  return 0;
+}
+
+admin::ReloadOutcome Gateway::reload() {
+  admin::ReloadOutcome outcome;
+  std::vector<std::string> errors;
+  auto runtime = build_runtime(errors);
+  std::shared_ptr<observability::AccessLogWriter> log;
+  if (runtime) {
+    try {
+      log = access_log_for(*runtime->config);
+    } catch (const std::exception& e) {
+      errors.push_back(e.what());
+      runtime = nullptr;
+    }
+  }
+  if (!runtime) {
+    counters_.reloads_failure.fetch_add(1);
+    for (const auto& e : errors) log_error("reload rejected: " + e);
+    outcome.errors = std::move(errors);
+    std::lock_guard lock(mutex_);
+    outcome.version = version_;
+    return outcome;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    version_ = runtime->version;
+    runtime_ = runtime;
+    access_log_ = log;
+  }
+  set_log_level(runtime->config->observability.log_level);
+  for (auto& worker : workers_) worker->swap_runtime(runtime, log);
+  if (admin_) admin_->set_token(runtime->config->admin.token);
+  counters_.reloads_success.fetch_add(1);
+  log_info("reloaded: serving config version " + std::to_string(runtime->version));
+  outcome.ok = true;
+  outcome.version = runtime->version;
+  return outcome;
+}
+
+void Gateway::begin_drain() {
+  if (draining_) return;
+  draining_ = true;
+  drain_started_ = std::chrono::steady_clock::now();
+  signals_.cancel();
+  for (auto& worker : workers_) worker->begin_drain();
+  poll_drain();
+}
+
+void Gateway::poll_drain() {
+  std::size_t open = 0;
+  for (auto& worker : workers_) open += worker->connection_count();
+  auto limit = runtime_->config->server.drain_timeout;
+  if (open == 0 || std::chrono::steady_clock::now() - drain_started_ >= limit) {
+    if (open > 0) log_warn("drain timeout: closing " + std::to_string(open) + " connection(s)");
+    for (auto& worker : workers_) worker->stop();
+    if (admin_) admin_->stop();
+    control_.stop();
+    return;
+  }
+  drain_timer_.expires_after(std::chrono::milliseconds(20));
+  drain_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) poll_drain();
+  });
+}
+
+std::string Gateway::render_metrics() {
+  observability::MetricsShard total;
+  for (auto& worker : workers_) total.add(worker->snapshot_metrics());
+  std::string out;
+  observability::render_prometheus(out, total, route_names_.names(), counters_);
+  return out;
+}
+
+json::value Gateway::routes_json() {
+  std::shared_ptr<const Runtime> runtime;
+  {
+    std::lock_guard lock(mutex_);
+    runtime = runtime_;
+  }
+  static constexpr const char* kinds[] = {"prefix", "path", "regex"};
+  json::array routes;
+  for (const auto& route : runtime->routes) {
+    const auto& c = *route.config;
+    json::object match;
+    match[kinds[static_cast<int>(c.match.kind)]] = c.match.pattern;
+    if (!c.match.methods.empty()) match["methods"] = json::value_from(c.match.methods);
+    if (!c.match.host.empty()) match["host"] = c.match.host;
+    json::object entry;
+    entry["name"] = route.name;
+    entry["match"] = std::move(match);
+    json::array filters;
+    if (!c.strip_prefix.empty()) filters.emplace_back("strip_prefix");
+    if (!c.rewrite.empty()) filters.emplace_back("rewrite");
+    if (!c.set_headers.empty()) filters.emplace_back("set_headers");
+    if (!c.remove_headers.empty()) filters.emplace_back("remove_headers");
+    if (!c.response_headers.empty()) filters.emplace_back("response_headers");
+    entry["filters"] = std::move(filters);
+    switch (route.action) {
+      case ActionKind::Proxy:
+        entry["action"] = "proxy";
+        entry["upstream"] = runtime->upstreams[route.upstream].name;
+        break;
+      case ActionKind::Respond: entry["action"] = "respond"; break;
+      case ActionKind::NotImplemented:
+        entry["action"] = "not_implemented";
+        entry["reason"] = route.not_implemented;
+        break;
+    }
+    routes.push_back(std::move(entry));
+  }
+  return json::object{{"version", runtime->version}, {"routes", std::move(routes)}};
+}
+
+json::value Gateway::upstreams_json() {
+  std::shared_ptr<const Runtime> runtime;
+  {
+    std::lock_guard lock(mutex_);
+    runtime = runtime_;
+  }
+  std::map<std::string, std::uint64_t> open;
+  for (auto& worker : workers_)
+    for (const auto& [key, count] : worker->pool_counts()) open[key] += count;
+  json::array upstreams;
+  for (const auto& upstream : runtime->upstreams) {
+    json::array targets;
+    for (const auto& target : upstream.targets) {
+      targets.push_back(json::object{{"target", target.key},
+                                     {"weight", target.weight},
+                                     {"healthy", true},
+                                     {"ejected", false},
+                                     {"active_connections", open[target.key]}});
+    }
+    upstreams.push_back(json::object{{"name", upstream.name},
+                                     {"balance", "round_robin"},
+                                     {"circuit_state", "closed"},
+                                     {"targets", std::move(targets)}});
+  }
+  return json::object{{"upstreams", std::move(upstreams)}};
+}
+
+}  // namespace portico::proxy

@@ -1,0 +1,65 @@
+// The process: loads and compiles the config, runs the workers, the admin listener and the
+// signal handling; reloads by swapping snapshots; drains on SIGTERM/SIGINT.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json/value.hpp>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "admin/admin_server.h"
+#include "observability/access_log.h"
+#include "observability/metrics.h"
+#include "proxy/runtime.h"
+#include "proxy/worker.h"
+
+namespace portico::proxy {
+
+struct Overrides {
+  std::optional<int> workers;
+  std::optional<std::string> log_level;
+};
+
+class Gateway {
+ public:
+  Gateway(std::string config_path, Overrides overrides);
+  ~Gateway();
+  int run();  // blocks until drained; the process exit code
+
+ private:
+  // Loads, validates and compiles; on failure returns null and fills `errors`.
+  std::shared_ptr<const Runtime> build_runtime(std::vector<std::string>& errors);
+  admin::ReloadOutcome reload();
+  void begin_drain();
+  void poll_drain();
+  std::string render_metrics();
+  boost::json::value routes_json();
+  boost::json::value upstreams_json();
+  std::shared_ptr<observability::AccessLogWriter> access_log_for(const config::Config& config);
+
+  std::string config_path_;
+  Overrides overrides_;
+  boost::asio::io_context control_;
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer drain_timer_;
+  std::chrono::steady_clock::time_point drain_started_;
+  observability::NameRegistry route_names_;
+  observability::ProcessCounters counters_;
+
+  std::mutex mutex_;  // guards runtime_ and access_log_ (control plane only)
+  std::shared_ptr<const Runtime> runtime_;
+  std::shared_ptr<observability::AccessLogWriter> access_log_;
+  std::string access_log_path_;
+  std::uint64_t version_ = 0;
+
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<admin::AdminServer> admin_;
+  bool draining_ = false;
+};
+
+}  // namespace portico::proxy

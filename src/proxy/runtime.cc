@@ -1,0 +1,120 @@
+#include "proxy/runtime.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <map>
+#include <stdexcept>
+
+namespace portico::proxy {
+namespace {
+
+std::vector<RewritePart> compile_rewrite(const std::string& pattern) {
+  std::vector<RewritePart> parts;
+  std::size_t pos = 0;
+  while (pos < pattern.size()) {
+    auto open = pattern.find('{', pos);
+    if (open == std::string::npos) {
+      parts.push_back({pattern.substr(pos), false});
+      break;
+    }
+    if (open > pos) parts.push_back({pattern.substr(pos, open - pos), false});
+    auto close = pattern.find('}', open);
+    if (close == std::string::npos) throw std::runtime_error("unclosed { in rewrite " + pattern);
+    std::string name = pattern.substr(open + 1, close - open - 1);
+    if (name.size() > 3 && name.ends_with("...")) name.resize(name.size() - 3);
+    parts.push_back({name, true});
+    pos = close + 1;
+  }
+  return parts;
+}
+
+boost::asio::ip::tcp::endpoint resolve(const std::string& host, std::uint16_t port) {
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(host, ec);
+  if (!ec) return {address, port};
+  // Hostnames are resolved once per compile; periodic re-resolution is the resilience issue's.
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::resolver resolver(io);
+  auto results = resolver.resolve(host, std::to_string(port), ec);
+  if (ec || results.empty())
+    throw std::runtime_error("cannot resolve upstream host " + host + ": " + ec.message());
+  return results.begin()->endpoint();
+}
+
+std::string not_implemented_reason(const config::RouteConfig& route) {
+  if (route.has_aggregate) return "aggregate routes are not built yet";
+  if (route.has_grpc) return "grpc transcoding is not built yet";
+  bool auth = !route.auth.empty() && !(route.auth.size() == 1 && route.auth[0] == "none");
+  // A route that asks for authentication is refused rather than served open.
+  if (auth) return "authentication is not built yet";
+  if (!route.require_roles.empty() || !route.require_scopes.empty())
+    return "role and scope checks are not built yet";
+  return {};
+}
+
+}  // namespace
+
+std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Config> config,
+                                               std::uint64_t version,
+                                               observability::NameRegistry& route_names) {
+  auto runtime = std::make_shared<Runtime>();
+  runtime->version = version;
+  runtime->config = config;
+
+  std::map<std::string, std::size_t> upstream_index;
+  for (const auto& [name, upstream] : config->upstreams) {
+    UpstreamRuntime compiled;
+    compiled.name = name;
+    compiled.timeouts = upstream.timeouts;
+    compiled.max_connections = upstream.max_connections;
+    for (const auto& target : upstream.targets) {
+      TargetRuntime t;
+      t.host = target.host;
+      t.port = target.port;
+      t.weight = target.weight == 0 ? 1 : target.weight;
+      t.key = target.host + ":" + std::to_string(target.port);
+      t.endpoint = resolve(target.host, target.port);
+      compiled.targets.push_back(std::move(t));
+    }
+    upstream_index[name] = runtime->upstreams.size();
+    runtime->upstreams.push_back(std::move(compiled));
+  }
+
+  for (const auto& route : config->routes) {
+    CompiledRoute compiled;
+    compiled.config = &route;
+    compiled.name = route.name;
+    compiled.metric_id = route_names.id_of(route.name);
+    compiled.strip_prefix = route.strip_prefix;
+    if (!route.rewrite.empty()) {
+      compiled.has_rewrite = true;
+      compiled.rewrite = compile_rewrite(route.rewrite);
+    }
+    compiled.set_headers = route.set_headers;
+    compiled.remove_headers = route.remove_headers;
+    compiled.response_headers = route.response_headers;
+    compiled.timeout = route.timeout;
+    compiled.not_implemented = not_implemented_reason(route);
+    if (!compiled.not_implemented.empty()) {
+      compiled.action = ActionKind::NotImplemented;
+      runtime->warnings.push_back("route " + route.name + ": " + compiled.not_implemented +
+                                  "; it answers 501");
+    } else if (route.respond) {
+      compiled.action = ActionKind::Respond;
+      compiled.respond_status = route.respond->status;
+      compiled.respond_body = route.respond->body;
+      compiled.respond_headers = route.respond->headers;
+    } else {
+      compiled.action = ActionKind::Proxy;
+      auto it = upstream_index.find(route.upstream);
+      if (it == upstream_index.end())
+        throw std::runtime_error("route " + route.name + ": unknown upstream " + route.upstream);
+      compiled.upstream = it->second;
+    }
+    runtime->routes.push_back(std::move(compiled));
+  }
+  runtime->router = std::make_unique<routing::Router>(config->routes);
+  return runtime;
+}
+
+}  // namespace portico::proxy

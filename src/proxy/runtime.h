@@ -1,0 +1,79 @@
+// The running configuration: a Config compiled once into what requests use (router, routes with
+// their prebuilt pieces, upstream targets). Immutable; a reload builds a new one and workers
+// swap their pointer between requests, so in-flight requests finish on the snapshot they began.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "observability/metrics.h"
+#include "routing/router.h"
+
+namespace portico::proxy {
+
+struct TargetRuntime {
+  std::string key;  // "host:port": names the per-worker connection pool
+  std::string host;
+  std::uint16_t port = 0;
+  std::uint32_t weight = 1;
+  boost::asio::ip::tcp::endpoint endpoint;  // resolved when the config was compiled
+};
+
+struct UpstreamRuntime {
+  std::string name;
+  std::vector<TargetRuntime> targets;
+  config::UpstreamTimeouts timeouts;
+  std::uint64_t max_connections = 1024;
+};
+
+// A piece of a `rewrite` template: literal text, or the value of a path parameter.
+struct RewritePart {
+  std::string text;
+  bool is_param = false;
+};
+
+enum class ActionKind { Proxy, Respond, NotImplemented };
+
+struct CompiledRoute {
+  const config::RouteConfig* config = nullptr;
+  std::string name;
+  std::uint32_t metric_id = 0;
+  ActionKind action = ActionKind::Proxy;
+  std::size_t upstream = 0;  // index into Runtime::upstreams
+  std::string not_implemented;  // why this build cannot serve the route (NotImplemented)
+  std::string strip_prefix;
+  bool has_rewrite = false;
+  std::vector<RewritePart> rewrite;
+  config::HeaderList set_headers;
+  std::vector<std::string> remove_headers;
+  config::HeaderList response_headers;
+  std::optional<config::Duration> timeout;
+  // respond action: status and body; headers as written
+  int respond_status = 200;
+  std::string respond_body;
+  config::HeaderList respond_headers;
+};
+
+struct Runtime {
+  std::uint64_t version = 0;
+  std::shared_ptr<const config::Config> config;
+  std::unique_ptr<routing::Router> router;
+  std::vector<CompiledRoute> routes;  // same order as config->routes
+  std::vector<UpstreamRuntime> upstreams;
+  std::vector<std::string> warnings;  // what the compile noticed (unresolvable hosts...)
+
+  const config::Limits& limits() const { return config->server.limits; }
+};
+
+// Compiles a validated config. Throws std::runtime_error when something only the compile can
+// see is wrong (a target host that does not resolve).
+std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Config> config,
+                                               std::uint64_t version,
+                                               observability::NameRegistry& route_names);
+
+}  // namespace portico::proxy

@@ -1,0 +1,250 @@
+#include "proxy/worker.h"
+
+#include <openssl/rand.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <future>
+
+#include "proxy/client_connection.h"
+
+namespace portico::proxy {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+void RoundRobin::reset(const std::vector<TargetRuntime>& targets) {
+  current_.assign(targets.size(), 0);
+}
+
+std::size_t RoundRobin::pick(const std::vector<TargetRuntime>& targets) {
+  if (current_.size() != targets.size()) reset(targets);
+  std::int64_t total = 0;
+  std::size_t best = 0;
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    current_[i] += targets[i].weight;
+    total += targets[i].weight;
+    if (current_[i] > current_[best]) best = i;
+  }
+  current_[best] -= total;
+  return best;
+}
+
+namespace {
+
+std::size_t buffer_size_for(const Runtime& runtime) {
+  return std::max<std::size_t>(64 * 1024, runtime.limits().max_header_bytes + 16 * 1024);
+}
+
+}  // namespace
+
+Worker::Worker(unsigned index, unsigned worker_count, std::shared_ptr<const Runtime> runtime,
+               std::shared_ptr<observability::AccessLogWriter> access_log)
+    : index_(index),
+      worker_count_(worker_count),
+      io_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
+      runtime_(std::move(runtime)),
+      access_log_writer_(std::move(access_log)),
+      buffers_(buffer_size_for(*runtime_)),
+      sweep_timer_(io_) {
+  if (access_log_writer_)
+    access_log_ = std::make_unique<observability::AccessLogBuffer>(access_log_writer_);
+  unsigned char random[8];
+  RAND_bytes(random, sizeof random);
+  static constexpr char hex[] = "0123456789abcdef";
+  for (auto b : random) {
+    request_id_prefix_ += hex[b >> 4];
+    request_id_prefix_ += hex[b & 15];
+  }
+  rebuild_upstream_state();
+}
+
+Worker::~Worker() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::listen(const std::vector<config::Endpoint>& addresses) {
+  for (const auto& address : addresses) {
+    auto endpoint = tcp::endpoint(asio::ip::make_address(address.host), address.port);
+    auto acceptor = std::make_unique<tcp::acceptor>(io_);
+    acceptor->open(endpoint.protocol());
+    acceptor->set_option(tcp::acceptor::reuse_address(true));
+    int one = 1;
+    ::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    acceptor->bind(endpoint);
+    acceptor->listen(4096);
+    acceptors_.emplace_back(address.text, std::move(acceptor));
+  }
+}
+
+void Worker::start() {
+  for (auto& [text, acceptor] : acceptors_) accept_loop(*acceptor);
+  schedule_sweep();
+  thread_ = std::thread([this] { io_.run(); });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::accept_loop(tcp::acceptor& acceptor) {
+  acceptor.async_accept([this, &acceptor](boost::system::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+    if (!ec && !draining_) {
+      auto connection = std::make_shared<ClientConnection>(*this, std::move(socket));
+      asio::co_spawn(io_, [connection]() -> Task<> { co_await connection->run(); },
+                     asio::detached);
+    }
+    accept_loop(acceptor);
+  });
+}
+
+void Worker::schedule_sweep() {
+  sweep_timer_.expires_after(net::DeadlineList::sweep_interval);
+  sweep_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    auto now = net::Clock::now();
+    deadlines_.sweep(now);
+    // Every second: close pooled upstream connections idle past their upstream's timeout.
+    if (++sweeps_ % 20 == 0) {
+      for (std::size_t u = 0; u < upstream_pools_.size(); ++u)
+        for (auto* pool : upstream_pools_[u]) pool->sweep(now, runtime_->upstreams[u].timeouts.idle);
+    }
+    if (access_log_ && sweeps_ % 4 == 0) access_log_->flush();
+    schedule_sweep();
+  });
+}
+
+upstream::ConnectionPool& Worker::pool(std::size_t upstream, std::size_t target) {
+  return *upstream_pools_[upstream][target];
+}
+
+std::size_t Worker::pick_target(std::size_t upstream) {
+  return balancers_[upstream].pick(runtime_->upstreams[upstream].targets);
+}
+
+void Worker::new_request_id(std::string& out) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out.assign(request_id_prefix_);
+  auto n = ++request_counter_;
+  char digits[16];
+  for (int i = 15; i >= 0; --i, n >>= 4) digits[i] = hex[n & 15];
+  out.append(digits, 16);
+}
+
+void Worker::rebuild_upstream_state() {
+  // Pools are keyed by target address and outlive config versions, so a reload that keeps a
+  // target keeps its warm connections.
+  upstream_pools_.clear();
+  balancers_.clear();
+  for (const auto& upstream : runtime_->upstreams) {
+    std::vector<upstream::ConnectionPool*> pools;
+    // max_connections is per process: each worker gets its share (at least one).
+    auto share = std::max<std::uint64_t>(1, upstream.max_connections / std::max(1u, worker_count_));
+    for (const auto& target : upstream.targets) {
+      auto& pool = pools_[target.key];
+      if (!pool) pool = std::make_unique<upstream::ConnectionPool>(target.key, share);
+      else pool->set_max_connections(share);
+      pools.push_back(pool.get());
+    }
+    upstream_pools_.push_back(std::move(pools));
+    balancers_.emplace_back();
+  }
+  buffers_.set_buffer_size(buffer_size_for(*runtime_));
+}
+
+void Worker::sync_listeners(const std::vector<config::Endpoint>& addresses) {
+  // Close listeners the new config dropped; open the ones it added.
+  for (auto it = acceptors_.begin(); it != acceptors_.end();) {
+    bool keep = std::any_of(addresses.begin(), addresses.end(),
+                            [&](const config::Endpoint& e) { return e.text == it->first; });
+    if (keep) {
+      ++it;
+      continue;
+    }
+    boost::system::error_code ignored;
+    it->second->close(ignored);
+    // The acceptor's pending handler still references it: release it on a later turn.
+    asio::post(io_, [acceptor = std::shared_ptr<tcp::acceptor>(std::move(it->second))] {});
+    it = acceptors_.erase(it);
+  }
+  for (const auto& address : addresses) {
+    bool have = std::any_of(acceptors_.begin(), acceptors_.end(),
+                            [&](const auto& a) { return a.first == address.text; });
+    if (have) continue;
+    try {
+      auto before = acceptors_.size();
+      listen({address});
+      if (acceptors_.size() > before) accept_loop(*acceptors_.back().second);
+    } catch (const std::exception&) {
+      // Reported by the gateway, which tried the bind before accepting the reload.
+    }
+  }
+}
+
+void Worker::swap_runtime(std::shared_ptr<const Runtime> runtime,
+                          std::shared_ptr<observability::AccessLogWriter> access_log) {
+  asio::post(io_, [this, runtime = std::move(runtime), access_log = std::move(access_log)] {
+    runtime_ = runtime;
+    if (access_log != access_log_writer_) {
+      if (access_log_) access_log_->flush();
+      access_log_writer_ = access_log;
+      access_log_ = access_log_writer_
+                        ? std::make_unique<observability::AccessLogBuffer>(access_log_writer_)
+                        : nullptr;
+    }
+    rebuild_upstream_state();
+    if (!draining_) sync_listeners(runtime_->config->server.listen);
+  });
+}
+
+void Worker::begin_drain() {
+  asio::post(io_, [this] {
+    draining_ = true;
+    for (auto& [text, acceptor] : acceptors_) {
+      boost::system::error_code ignored;
+      acceptor->close(ignored);
+    }
+    for (auto& connection : connections_) connection.close_if_idle();
+  });
+}
+
+void Worker::stop() {
+  asio::post(io_, [this] {
+    if (access_log_) access_log_->flush();
+    io_.stop();
+  });
+}
+
+observability::MetricsShard Worker::snapshot_metrics() {
+  // The promise is shared so a worker that answers after the caller gave up writes to a live
+  // object.
+  auto promise = std::make_shared<std::promise<observability::MetricsShard>>();
+  auto future = promise->get_future();
+  asio::post(io_, [this, promise] { promise->set_value(metrics_); });
+  if (future.wait_for(std::chrono::seconds(2)) != std::future_status::ready) return {};
+  return future.get();
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> Worker::pool_counts() {
+  using Counts = std::vector<std::pair<std::string, std::uint64_t>>;
+  auto promise = std::make_shared<std::promise<Counts>>();
+  auto future = promise->get_future();
+  asio::post(io_, [this, promise] {
+    Counts counts;
+    for (const auto& [key, pool] : pools_) counts.emplace_back(key, pool->open_count());
+    promise->set_value(std::move(counts));
+  });
+  if (future.wait_for(std::chrono::seconds(2)) != std::future_status::ready) return {};
+  return future.get();
+}
+
+void Worker::add_connection(ClientConnection& c) {
+  connections_.push_back(c);
+  ++connection_count_;
+}
+
+void Worker::remove_connection() { --connection_count_; }
+
+}  // namespace portico::proxy

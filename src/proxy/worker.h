@@ -1,0 +1,110 @@
+// One event-loop thread: its io_context, its SO_REUSEPORT acceptors, its connections, upstream
+// pools, buffers, metrics shard and access-log buffer. Nothing here is touched by another
+// thread except through post() (reload, scrape, drain).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/intrusive/list.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "net/buffer_pool.h"
+#include "net/deadline.h"
+#include "observability/access_log.h"
+#include "observability/metrics.h"
+#include "proxy/runtime.h"
+#include "upstream/connection_pool.h"
+
+namespace portico::proxy {
+
+class ClientConnection;
+using ConnectionHook =
+    boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+
+// Smooth weighted round robin (each target chosen in proportion to its weight, interleaved).
+class RoundRobin {
+ public:
+  void reset(const std::vector<TargetRuntime>& targets);
+  std::size_t pick(const std::vector<TargetRuntime>& targets);
+
+ private:
+  std::vector<std::int64_t> current_;
+};
+
+class Worker {
+ public:
+  Worker(unsigned index, unsigned worker_count, std::shared_ptr<const Runtime> runtime,
+         std::shared_ptr<observability::AccessLogWriter> access_log);
+  ~Worker();
+
+  // Opens an SO_REUSEPORT acceptor for each address (before start(); throws on bind failure).
+  void listen(const std::vector<config::Endpoint>& addresses);
+  void start();  // runs the loop on its own thread
+  void join();
+
+  // --- called on this worker's thread only ---
+  boost::asio::io_context& io() { return io_; }
+  const std::shared_ptr<const Runtime>& runtime() const { return runtime_; }
+  net::BufferPool& buffers() { return buffers_; }
+  net::DeadlineList& deadlines() { return deadlines_; }
+  observability::MetricsShard& metrics() { return metrics_; }
+  observability::AccessLogBuffer* access_log() { return access_log_.get(); }
+  upstream::ConnectionPool& pool(std::size_t upstream, std::size_t target);
+  std::size_t pick_target(std::size_t upstream);
+  // Appends a new unique request id to `out`.
+  void new_request_id(std::string& out);
+  bool draining() const { return draining_; }
+
+  // --- callable from any thread (posted to this worker) ---
+  void swap_runtime(std::shared_ptr<const Runtime> runtime,
+                    std::shared_ptr<observability::AccessLogWriter> access_log);
+  void begin_drain();  // stop accepting; close idle connections; finish in-flight ones
+  void stop();
+  // Copies this worker's metrics shard (blocks the caller until the worker has done it).
+  observability::MetricsShard snapshot_metrics();
+  std::size_t connection_count() const { return connection_count_.load(); }
+  // Per target: idle and open pooled connections (for /admin/upstreams).
+  std::vector<std::pair<std::string, std::uint64_t>> pool_counts();
+
+  // Connections register themselves so drain can find the idle ones.
+  void add_connection(ClientConnection& c);
+  void remove_connection();
+
+ private:
+  void accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
+  void schedule_sweep();
+  void rebuild_upstream_state();
+  void sync_listeners(const std::vector<config::Endpoint>& addresses);
+
+  unsigned index_;
+  unsigned worker_count_;
+  boost::asio::io_context io_;
+  std::shared_ptr<const Runtime> runtime_;
+  std::shared_ptr<observability::AccessLogWriter> access_log_writer_;
+  std::unique_ptr<observability::AccessLogBuffer> access_log_;
+  net::BufferPool buffers_;
+  net::DeadlineList deadlines_;
+  observability::MetricsShard metrics_;
+  boost::asio::steady_timer sweep_timer_;
+  std::vector<std::pair<std::string, std::unique_ptr<boost::asio::ip::tcp::acceptor>>> acceptors_;
+  std::unordered_map<std::string, std::unique_ptr<upstream::ConnectionPool>> pools_;
+  std::vector<std::vector<upstream::ConnectionPool*>> upstream_pools_;  // [upstream][target]
+  std::vector<RoundRobin> balancers_;
+  boost::intrusive::list<ClientConnection, boost::intrusive::base_hook<ConnectionHook>,
+                         boost::intrusive::constant_time_size<false>>
+      connections_;
+  std::atomic<std::size_t> connection_count_{0};
+  std::string request_id_prefix_;
+  std::uint64_t request_counter_ = 0;
+  unsigned sweeps_ = 0;
+  bool draining_ = false;
+  std::thread thread_;
+};
+
+}  // namespace portico::proxy

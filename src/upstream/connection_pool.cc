@@ -1,0 +1,44 @@
+#include "upstream/connection_pool.h"
+
+#include <algorithm>
+
+namespace portico::upstream {
+
+std::unique_ptr<UpstreamConnection> ConnectionPool::take_idle() {
+  // Most recently used first: it is the least likely to have been closed by the peer.
+  while (!idle_.empty()) {
+    auto connection = std::move(idle_.back());
+    idle_.pop_back();
+    if (connection->socket.is_open()) return connection;
+    --open_;
+  }
+  return nullptr;
+}
+
+void ConnectionPool::give_back(std::unique_ptr<UpstreamConnection> connection) {
+  connection->idle_since = Clock::now();
+  ++connection->exchanges;
+  idle_.push_back(std::move(connection));
+}
+
+void ConnectionPool::discard(std::unique_ptr<UpstreamConnection> connection) {
+  if (!connection) return;
+  boost::system::error_code ignored;
+  connection->socket.close(ignored);
+  if (open_ > 0) --open_;
+}
+
+void ConnectionPool::sweep(Clock::time_point now, std::chrono::milliseconds idle_timeout) {
+  auto expired = [&](const std::unique_ptr<UpstreamConnection>& c) {
+    return now - c->idle_since >= idle_timeout;
+  };
+  auto first = std::remove_if(idle_.begin(), idle_.end(), expired);
+  for (auto it = first; it != idle_.end(); ++it) {
+    boost::system::error_code ignored;
+    (*it)->socket.close(ignored);
+    --open_;
+  }
+  idle_.erase(first, idle_.end());
+}
+
+}  // namespace portico::upstream

@@ -1,0 +1,53 @@
+// Per-worker keep-alive connections to one upstream target. A connection goes back to the pool
+// only when its previous exchange ended cleanly (see actions/proxy); idle ones are closed after
+// the upstream's `timeouts.idle`.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace portico::upstream {
+
+using Clock = std::chrono::steady_clock;
+
+struct UpstreamConnection {
+  explicit UpstreamConnection(boost::asio::any_io_executor executor) : socket(executor) {}
+  boost::asio::ip::tcp::socket socket;
+  Clock::time_point idle_since{};
+  std::uint64_t exchanges = 0;  // > 0: reused, so a failure before any byte may be a stale close
+};
+
+class ConnectionPool {
+ public:
+  ConnectionPool(std::string key, std::uint64_t max_connections)
+      : key_(std::move(key)), max_connections_(max_connections) {}
+
+  const std::string& key() const { return key_; }  // "host:port"
+
+  // An idle connection, or null when none is pooled.
+  std::unique_ptr<UpstreamConnection> take_idle();
+  // Room for one more connection (idle + in use) under max_connections?
+  bool can_open() const { return open_ < max_connections_; }
+  void opened() { ++open_; }
+  // The connection ended its exchange cleanly: keep it for reuse.
+  void give_back(std::unique_ptr<UpstreamConnection> connection);
+  // The connection will not be reused (closed, failed, or handed elsewhere).
+  void discard(std::unique_ptr<UpstreamConnection> connection);
+  // Closes idle connections unused for `idle_timeout`.
+  void sweep(Clock::time_point now, std::chrono::milliseconds idle_timeout);
+  void set_max_connections(std::uint64_t max) { max_connections_ = max; }
+  std::size_t idle_count() const { return idle_.size(); }
+  std::uint64_t open_count() const { return open_; }
+
+ private:
+  std::string key_;
+  std::uint64_t max_connections_;
+  std::uint64_t open_ = 0;  // idle + in use
+  std::vector<std::unique_ptr<UpstreamConnection>> idle_;
+};
+
+}  // namespace portico::upstream

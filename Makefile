@@ -1,0 +1,97 @@
+# Portico: build, run and test. Every target first makes sure the Debian packages it needs are
+# installed (scripts/install-deps.sh is idempotent and does nothing when all are present).
+#
+#   make build      Release build in build/ (cmake -G Ninja, ninja -j$(JOBS))
+#   make run        build, then the quickstart: three demo services + the gateway (Ctrl-C stops)
+#   make test       everything CI runs: unit tests (Release, ASan+UBSan, TSan), a fuzz smoke run,
+#                   then the end-to-end suite (pytest's summary is the last line)
+#   make test-unit  unit tests of the Release build only
+#   make test-e2e   end-to-end tests only (add E2E_ARGS='-m "not slow"' to skip the 1 GiB ones)
+#   make bench      load benchmark against nginx and haproxy; writes bench/RESULTS.md
+#   make fuzz       every fuzz target for FUZZ_LONG_SECONDS each
+#   make format     clang-format -i on src/ and tests/fuzz/
+#   make clean      remove the build trees
+#
+# Build trees: build/ (Release), build-asan/ (Debug, -DPORTICO_SANITIZE=address: ASan+UBSan),
+# build-tsan/ (Debug, -DPORTICO_SANITIZE=thread), build-fuzz/ (clang++, -DPORTICO_FUZZ=ON and
+# -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link,address,undefined so that the libraries under test
+# are instrumented too; the fuzz executables themselves link with -fsanitize=fuzzer, see
+# tests/fuzz/CMakeLists.txt). The sanitizer trees build only the *_test targets.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.NOTPARALLEL:
+.DEFAULT_GOAL := build
+
+JOBS ?= 2
+PYTHON ?= /usr/bin/python3
+CMAKE_GEN := -G Ninja
+FUZZ_SECONDS ?= 15
+FUZZ_LONG_SECONDS ?= 300
+E2E_ARGS ?=
+
+# ccache: paths relative to the checkout, so a fresh clone elsewhere (CI) still hits the cache.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+
+# Names of the *_test (or *_fuzz) targets a configured tree knows.
+targets_of = $$(ninja -C $(1) -t targets all | grep -o '^[a-z0-9_]*_$(2)' | sort -u || true)
+
+.PHONY: deps deps-bench build run test test-unit test-asan test-tsan test-fuzz test-e2e \
+        bench fuzz format clean
+
+deps:
+	@scripts/install-deps.sh
+
+deps-bench:
+	@scripts/install-deps.sh --bench
+
+build: deps
+	cmake -S . -B build $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release
+	ninja -C build -j$(JOBS)
+
+run: build
+	scripts/run-quickstart.sh
+
+test: build test-unit test-asan test-tsan test-fuzz test-e2e
+
+test-unit: build
+	ctest --test-dir build --output-on-failure -j$(JOBS)
+
+test-asan: deps
+	cmake -S . -B build-asan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DPORTICO_SANITIZE=address
+	tests="$(call targets_of,build-asan,test)"; \
+	if [[ -z "$$tests" ]]; then echo "test-asan: no *_test targets"; exit 0; fi; \
+	ninja -C build-asan -j$(JOBS) $$tests; \
+	$(ASAN_ENV) ctest --test-dir build-asan --output-on-failure -j$(JOBS)
+
+test-tsan: deps
+	cmake -S . -B build-tsan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DPORTICO_SANITIZE=thread
+	tests="$(call targets_of,build-tsan,test)"; \
+	if [[ -z "$$tests" ]]; then echo "test-tsan: no *_test targets"; exit 0; fi; \
+	ninja -C build-tsan -j$(JOBS) $$tests; \
+	$(TSAN_ENV) ctest --test-dir build-tsan --output-on-failure -j$(JOBS)
+
+# Fuzz targets built with clang++ in build-fuzz/ and run $(FUZZ_SECONDS) s each (scripts/fuzz.sh;
+# skipped when clang++ is missing).
+test-fuzz: deps
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz: deps
+	scripts/fuzz.sh $(FUZZ_LONG_SECONDS)
+
+test-e2e: build
+	$(PYTHON) -m pytest tests/e2e -q $(E2E_ARGS)
+
+bench: deps-bench build
+	bench/run.sh
+
+format: deps
+	find src tests/fuzz \( -name '*.cc' -o -name '*.h' \) -print0 | xargs -0 -r clang-format -i
+
+clean:
+	rm -rf build build-asan build-tsan build-fuzz

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Starts the three demo services (127.0.0.1:8081-8083) and Portico in the foreground with
+# examples/quickstart.yaml. Ctrl-C stops the gateway; the services are stopped by PID on exit.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+python=/usr/bin/python3
+[[ -x $python ]] || python=python3
+portico="${PORTICO_BIN:-$root/build/portico}"
+config="${PORTICO_CONFIG:-$root/examples/quickstart.yaml}"
+if [[ ! -x $portico ]]; then
+  echo "run-quickstart: $portico not found; run 'make build' first" >&2
+  exit 1
+fi
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+for spec in users:8081 orders:8082 products:8083; do
+  name=${spec%%:*} port=${spec##*:}
+  if port_busy "$port"; then
+    echo "run-quickstart: 127.0.0.1:$port is already in use (needed by the $name service)" >&2
+    exit 1
+  fi
+  "$python" examples/backends/demo_backend.py "$name" --port "$port" &
+  pids+=($!)
+done
+for port in 8081 8082 8083; do
+  for _ in $(seq 50); do port_busy "$port" && break; sleep 0.1; done
+done
+
+cat <<'TRY'
+
+Portico quickstart: gateway on http://127.0.0.1:8080, admin on http://127.0.0.1:9901
+Try, in another terminal:
+  curl -i http://127.0.0.1:8080/ping
+  curl -i http://127.0.0.1:8080/api/v1/users
+  curl -i http://127.0.0.1:8080/api/v1/users/2
+  curl -i 'http://127.0.0.1:8080/api/v1/orders?user_id=1'
+  curl -i http://127.0.0.1:8080/api/v1/nothing-here        # 404 with a JSON error body
+  curl -s http://127.0.0.1:9901/metrics | grep portico_requests_total
+Ctrl-C stops everything.
+
+TRY
+
+# Not exec: the EXIT trap must outlive the gateway to stop the services.
+"$portico" run -c "$config" &
+gw=$!
+trap 'kill -TERM $gw 2>/dev/null || true' INT TERM
+set +e
+wait "$gw"; status=$?
+# A signal interrupts the first wait; wait again for the gateway's own drain and exit.
+if kill -0 "$gw" 2>/dev/null; then wait "$gw"; status=$?; fi
+exit "$status"

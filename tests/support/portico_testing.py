@@ -1,0 +1,428 @@
+"""Process and wire helpers shared by Portico's end-to-end tests and benchmarks.
+
+Everything binds 127.0.0.1 and every process started here is stopped by its PID.
+"""
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+SUPPORT = Path(__file__).resolve().parent
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+UPSTREAM_SERVER = SUPPORT / "upstream_server.py"
+
+
+def portico_bin():
+    return Path(os.environ.get("PORTICO_BIN", ROOT / "build" / "portico"))
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def stop_pid(proc, grace=5.0):
+    """SIGTERM, then SIGKILL after `grace` seconds; returns the exit code."""
+    if proc.poll() is None:
+        try:
+            proc.send_signal(signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    return proc.returncode
+
+
+def vm_hwm_kib(pid):
+    """Peak resident set size (VmHWM) of a process, in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmHWM for pid %d" % pid)
+
+
+def vm_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS for pid %d" % pid)
+
+
+# --- the test upstream ---------------------------------------------------------------------
+
+class Upstream:
+    """tests/support/upstream_server.py in its own process."""
+
+    def __init__(self, name="upstream", port=0):
+        self.name = name
+        self.proc = subprocess.Popen(
+            [PYTHON, str(UPSTREAM_SERVER), "--port", str(port), "--name", name],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("READY "):
+            stop_pid(self.proc)
+            raise RuntimeError("upstream %s did not start: %r" % (name, line))
+        self.port = int(line.split()[1])
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def stats(self):
+        return requests.get(self.url + "/stats", timeout=5).json()
+
+    def stop(self):
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        return stop_pid(self.proc)
+
+
+# --- the gateway ---------------------------------------------------------------------------
+
+class GatewayStartError(RuntimeError):
+    pass
+
+
+class Gateway:
+    """A running `portico run -c <file>`: the config is written to a temporary directory.
+
+    Placeholders in the config text: @PORT@ (main listener), @PORT2@ (a second free port),
+    @ADMIN_PORT@, @ACCESS_LOG@ (a file in the temporary directory), @DIR@ (that directory),
+    and @NAME@ for every keyword given in `subst`.
+    """
+
+    def __init__(self, config_text, subst=None, args=(), wait=True, tmp_dir=None, env=None,
+                 start_timeout=10.0):
+        self.dir = Path(tmp_dir or tempfile.mkdtemp(prefix="portico-e2e-"))
+        self.port = free_port()
+        self.port2 = free_port()
+        self.admin_port = free_port()
+        self.access_log_path = self.dir / "access.log"
+        self.values = {"PORT": self.port, "PORT2": self.port2, "ADMIN_PORT": self.admin_port,
+                       "ACCESS_LOG": self.access_log_path, "DIR": self.dir}
+        self.values.update(subst or {})
+        self.config_path = self.dir / "portico.yaml"
+        self.write_config(config_text)
+        self.stderr_path = self.dir / "stderr.log"
+        self.stdout_path = self.dir / "stdout.log"
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.admin_url = "http://127.0.0.1:%d" % self.admin_port
+        self.uses_admin = "@ADMIN_PORT@" in config_text
+        binary = portico_bin()
+        if not binary.exists():
+            raise GatewayStartError("portico binary not found at %s (run `make build`, or set "
+                                    "PORTICO_BIN)" % binary)
+        self._stdout = open(self.stdout_path, "wb")
+        self._stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen([str(binary), "run", "-c", str(self.config_path), *args],
+                                     stdout=self._stdout, stderr=self._stderr,
+                                     stdin=subprocess.DEVNULL, cwd=str(self.dir),
+                                     env=env)
+        if wait:
+            self.wait_healthy(start_timeout)
+
+    def render(self, config_text):
+        text = config_text
+        for k, v in self.values.items():
+            text = text.replace("@%s@" % k, str(v))
+        return text
+
+    def write_config(self, config_text):
+        """Writes (or rewrites, for reload tests) the config file."""
+        tmp = self.config_path.with_suffix(".tmp")
+        tmp.write_text(self.render(config_text))
+        os.replace(tmp, self.config_path)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def wait_healthy(self, timeout=10.0):
+        urls = [self.url + "/health"] + ([self.admin_url + "/health"] if self.uses_admin else [])
+        deadline = time.monotonic() + timeout
+        for url in urls:
+            while True:
+                if self.proc.poll() is not None:
+                    raise GatewayStartError("portico exited with %s before serving; stderr:\n%s"
+                                            % (self.proc.returncode, self.stderr_text()))
+                try:
+                    r = requests.get(url, timeout=1)
+                    if r.status_code == 200:
+                        break
+                except requests.RequestException:
+                    pass
+                if time.monotonic() > deadline:
+                    raise GatewayStartError("portico did not answer %s within %.0fs; stderr:\n%s"
+                                            % (url, timeout, self.stderr_text()))
+                time.sleep(0.05)
+
+    def stderr_text(self):
+        self._stderr.flush()
+        return self.stderr_path.read_text(errors="replace")
+
+    def stdout_text(self):
+        self._stdout.flush()
+        return self.stdout_path.read_text(errors="replace")
+
+    def access_log_lines(self):
+        """Raw lines of the access log file (when the config points it at @ACCESS_LOG@)."""
+        if not self.access_log_path.exists():
+            return []
+        return [l for l in self.access_log_path.read_text(errors="replace").splitlines() if l.strip()]
+
+    def access_log_entries(self):
+        return [json.loads(l) for l in self.access_log_lines()]
+
+    def wait_access_log(self, predicate, timeout=5.0):
+        """Waits until some access-log entry satisfies `predicate`; returns it (or None)."""
+        found = []
+
+        def check():
+            for line in self.access_log_lines():
+                try:
+                    e = json.loads(line)
+                except ValueError:
+                    continue
+                if predicate(e):
+                    found.append(e)
+                    return True
+            return False
+
+        wait_until(check, timeout, 0.1)
+        return found[0] if found else None
+
+    def metrics(self):
+        return requests.get(self.admin_url + "/metrics", timeout=5).text
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, grace=5.0):
+        code = stop_pid(self.proc, grace)
+        for f in (self._stdout, self._stderr):
+            if not f.closed:
+                f.close()
+        return code
+
+
+def make_config(upstreams=None, routes="", server_extra="", limits="", top_extra="",
+                admin=True, access_log="@ACCESS_LOG@", workers=2):
+    """A gateway config with the usual test shape: one listener, admin, access log to a file.
+
+    `upstreams`: {name: url or [urls]} or raw YAML text; `routes`: the YAML list under routes:.
+    """
+    lines = ["server:", "  listen: [127.0.0.1:@PORT@]", "  workers: %s" % workers]
+    if limits:
+        lines.append("  limits: " + limits)
+    if server_extra:
+        lines.append(_block(server_extra))
+    if admin:
+        lines += ["admin:", "  listen: 127.0.0.1:@ADMIN_PORT@"]
+    if upstreams:
+        lines.append("upstreams:")
+        if isinstance(upstreams, str):
+            lines.append(_block(upstreams))
+        else:
+            for name, url in upstreams.items():
+                urls = url if isinstance(url, list) else [url]
+                lines.append("  %s: {targets: [%s]}" % (name, ", ".join(urls)))
+    lines += ["observability:", "  access_log: {path: %s, format: json}" % access_log]
+    if top_extra:
+        lines.append(textwrap.dedent(top_extra).strip("\n"))
+    if routes.strip():
+        lines += ["routes:", _block(routes)]
+    else:
+        lines.append("routes: []")
+    return "\n".join(lines) + "\n"
+
+
+def _block(text, indent="  "):
+    return textwrap.indent(textwrap.dedent(text).strip("\n"), indent)
+
+
+# --- raw HTTP/1.1 over sockets -------------------------------------------------------------
+
+def connect(port, timeout=10.0):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+class RawResponse:
+    def __init__(self, version, status, reason, headers, body, chunked):
+        self.version = version
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # [(name, value)]
+        self.body = body
+        self.chunked = chunked
+
+    def header(self, name):
+        values = [v for n, v in self.headers if n.lower() == name.lower()]
+        return ", ".join(values) if values else None
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return "<RawResponse %s %r %r>" % (self.status, self.headers, self.body[:200])
+
+
+class ConnectionClosed(Exception):
+    pass
+
+
+class RawReader:
+    """Reads HTTP/1.1 responses from a socket, keeping what was read past one response."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def _fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionClosed()
+        self.buf += data
+
+    def _until(self, sep):
+        while True:
+            i = self.buf.find(sep)
+            if i >= 0:
+                out, self.buf = self.buf[:i], self.buf[i + len(sep):]
+                return out
+            self._fill()
+
+    def _exact(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_response(self, method="GET"):
+        """One response; raises ConnectionClosed when the peer closed before any byte of it."""
+        head = self._until(b"\r\n\r\n").decode("latin-1")
+        lines = head.split("\r\n")
+        version, _, rest = lines[0].partition(" ")
+        status_text, _, reason = rest.partition(" ")
+        status = int(status_text)
+        headers = []
+        for l in lines[1:]:
+            n, _, v = l.partition(":")
+            headers.append((n, v.strip()))
+        hmap = {n.lower(): v for n, v in headers}
+        chunked = "chunked" in hmap.get("transfer-encoding", "").lower()
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            body = b""
+        elif chunked:
+            parts = []
+            while True:
+                size = int(self._until(b"\r\n").split(b";")[0], 16)
+                if size == 0:
+                    while self._until(b"\r\n"):
+                        pass
+                    break
+                parts.append(self._exact(size))
+                self._exact(2)
+            body = b"".join(parts)
+        elif "content-length" in hmap:
+            body = self._exact(int(hmap["content-length"]))
+        else:
+            while True:
+                try:
+                    self._fill()
+                except ConnectionClosed:
+                    break
+            body, self.buf = self.buf, b""
+        return RawResponse(version, status, reason, headers, body, chunked)
+
+    def closed_within(self, timeout):
+        """True when the peer closes the connection (EOF or reset) within `timeout` seconds."""
+        old = self.sock.gettimeout()
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    return True
+                self.buf += data
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            return True
+        finally:
+            self.sock.settimeout(old)
+
+
+def raw_exchange(port, data, method="GET", timeout=10.0):
+    """Sends `data` on a new connection and reads one response."""
+    with connect(port, timeout) as s:
+        s.sendall(data)
+        return RawReader(s).read_response(method)
+
+
+def sha256_hex(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+# --- Prometheus text format ----------------------------------------------------------------
+
+_LABEL = None
+
+
+def parse_metrics(text):
+    """[(name, {label: value}, float)] for every sample line of a Prometheus text exposition."""
+    import re
+    global _LABEL
+    if _LABEL is None:
+        _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "{" in line:
+            name, rest = line.split("{", 1)
+            labels_text, _, value_text = rest.rpartition("}")
+            labels = dict(_LABEL.findall(labels_text))
+        else:
+            name, value_text = line.split(None, 1)
+            labels = {}
+        value_text = value_text.split()[0]
+        out.append((name.strip(), labels, float(value_text)))
+    return out
+
+
+def metric_value(text, name, **labels):
+    """Sum of the samples of `name` whose labels include `labels`; None when there is none."""
+    found = [v for n, l, v in parse_metrics(text)
+             if n == name and all(l.get(k) == str(x) for k, x in labels.items())]
+    return sum(found) if found else None

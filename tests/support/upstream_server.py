@@ -1,0 +1,407 @@
+#!/usr/bin/env python3
+"""A configurable HTTP/1.1 upstream for Portico's end-to-end tests and benchmarks.
+
+Standard library only. One thread per connection, keep-alive, and its own HTTP/1.1 parsing so
+that it can report exactly what arrived (raw query string, header pairs in order) and stream
+request bodies (Content-Length or chunked) without ever holding a whole body in memory.
+
+    upstream_server.py --port 0 --name users      # prints "READY <port>" once listening
+
+Endpoints:
+    /echo                     any method: JSON {method, path, query, target, version, headers,
+                              body_length, body_sha256, name}
+    /slow?ms=N                sleeps N ms, then answers JSON
+    /download?bytes=N&chunked=0|1
+                              N deterministic bytes (see pattern_block), Content-Length or chunked
+    /drip?chunks=N&ms=M&size=S
+                              chunked response: N chunks of S bytes, M ms apart
+    /upload                   reads the body streaming: JSON {bytes, sha256}
+    /chunked-echo             answers chunked with the request body, chunk by chunk as it arrives
+    /stats                    JSON {connections, requests}: TCP connections accepted so far, requests served
+    /status/{code}            answers that status
+    /health                   200 {"status": "ok"}
+    anything else             200 JSON {path, query, method, name}
+"""
+
+import argparse
+import hashlib
+import json
+import socket
+import socketserver
+import sys
+import threading
+import time
+from urllib.parse import parse_qs
+
+MAX_HEAD = 1 << 20
+BLOCK_SIZE = 1 << 16
+
+
+def pattern_block():
+    """The 64 KiB block /download repeats: byte j of the block is j % 251."""
+    return bytes(j % 251 for j in range(BLOCK_SIZE))
+
+
+_BLOCK = pattern_block()
+
+
+def pattern_chunks(n):
+    """Yields the first n bytes of the /download stream in blocks."""
+    left = n
+    while left > 0:
+        take = min(left, BLOCK_SIZE)
+        yield _BLOCK[:take] if take < BLOCK_SIZE else _BLOCK
+        left -= take
+
+
+def expected_sha256(n):
+    """sha256 hex digest of the first n bytes of the /download stream."""
+    h = hashlib.sha256()
+    for chunk in pattern_chunks(n):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+class BadRequest(Exception):
+    pass
+
+
+class Stats:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.requests = 0
+
+    def add(self, connections=0, requests=0):
+        with self.lock:
+            self.connections += connections
+            self.requests += requests
+
+    def snapshot(self):
+        with self.lock:
+            return {"connections": self.connections, "requests": self.requests}
+
+
+REASONS = {
+    200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 301: "Moved Permanently",
+    302: "Found", 304: "Not Modified", 400: "Bad Request", 401: "Unauthorized",
+    403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
+    413: "Content Too Large", 429: "Too Many Requests", 500: "Internal Server Error",
+    502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+}
+
+
+class Request:
+    def __init__(self, method, target, version, headers):
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers  # [(name, value)] in arrival order, as received
+        path, sep, query = target.partition("?")
+        self.path = path
+        self.query = query if sep else ""
+        self.params = {k: v[-1] for k, v in parse_qs(self.query, keep_blank_values=True).items()}
+
+    def header(self, name):
+        lname = name.lower()
+        values = [v for n, v in self.headers if n.lower() == lname]
+        return ", ".join(values) if values else None
+
+    def header_values(self, name):
+        lname = name.lower()
+        return [v for n, v in self.headers if n.lower() == lname]
+
+
+class BodyReader:
+    """Streams a request body framed by Content-Length or chunked transfer-encoding."""
+
+    def __init__(self, rfile, req):
+        self.rfile = rfile
+        te = req.header("Transfer-Encoding")
+        cls = req.header_values("Content-Length")
+        self.chunked = False
+        self.remaining = 0
+        self.done = False
+        if te is not None:
+            if cls:
+                raise BadRequest("both Content-Length and Transfer-Encoding")
+            if te.strip().lower().split(",")[-1].strip() != "chunked":
+                raise BadRequest("unsupported transfer-encoding")
+            self.chunked = True
+            self.chunk_left = 0
+        elif cls:
+            values = {v.strip() for c in cls for v in c.split(",")}
+            if len(values) != 1 or not next(iter(values)).isdigit():
+                raise BadRequest("bad Content-Length")
+            self.remaining = int(next(iter(values)))
+            self.done = self.remaining == 0
+        else:
+            self.done = True
+
+    def read(self, size=BLOCK_SIZE):
+        """Returns the next piece of the body, b"" at its end."""
+        if self.done:
+            return b""
+        if not self.chunked:
+            data = self.rfile.read1(min(size, self.remaining)) if hasattr(self.rfile, "read1") \
+                else self.rfile.read(min(size, self.remaining))
+            if not data:
+                raise BadRequest("body ended early")
+            self.remaining -= len(data)
+            if self.remaining == 0:
+                self.done = True
+            return data
+        if self.chunk_left == 0:
+            line = self.rfile.readline(4096)
+            if not line.endswith(b"\n"):
+                raise BadRequest("bad chunk size line")
+            size_text = line.split(b";", 1)[0].strip()
+            try:
+                self.chunk_left = int(size_text, 16)
+            except ValueError:
+                raise BadRequest("bad chunk size")
+            if self.chunk_left == 0:
+                while True:  # trailers until the empty line
+                    t = self.rfile.readline(MAX_HEAD)
+                    if not t:
+                        raise BadRequest("eof in trailers")
+                    if t in (b"\r\n", b"\n"):
+                        break
+                self.done = True
+                return b""
+        data = self.rfile.read1(min(size, self.chunk_left)) if hasattr(self.rfile, "read1") \
+            else self.rfile.read(min(size, self.chunk_left))
+        if not data:
+            raise BadRequest("body ended early")
+        self.chunk_left -= len(data)
+        if self.chunk_left == 0:
+            if self.rfile.readline(4) not in (b"\r\n", b"\n"):
+                raise BadRequest("missing CRLF after chunk")
+        return data
+
+    def drain(self):
+        h = hashlib.sha256()
+        n = 0
+        while True:
+            data = self.read()
+            if not data:
+                return n, h.hexdigest()
+            n += len(data)
+            h.update(data)
+
+
+class Handler(socketserver.StreamRequestHandler):
+    rbufsize = BLOCK_SIZE
+    wbufsize = 0
+    disable_nagle_algorithm = True
+
+    def setup(self):
+        super().setup()
+        self.server.stats.add(connections=1)
+
+    # -- wire helpers --------------------------------------------------------------------
+
+    def read_head(self):
+        line = self.rfile.readline(MAX_HEAD)
+        while line in (b"\r\n", b"\n"):  # tolerate empty lines between requests
+            line = self.rfile.readline(MAX_HEAD)
+        if not line:
+            return None
+        try:
+            method, target, version = line.decode("latin-1").rstrip("\r\n").split(" ")
+        except ValueError:
+            raise BadRequest("bad request line")
+        if not version.startswith("HTTP/1."):
+            raise BadRequest("bad version")
+        headers = []
+        total = len(line)
+        while True:
+            h = self.rfile.readline(MAX_HEAD)
+            total += len(h)
+            if not h:
+                return None
+            if total > MAX_HEAD:
+                raise BadRequest("head too large")
+            if h in (b"\r\n", b"\n"):
+                break
+            name, sep, value = h.decode("latin-1").rstrip("\r\n").partition(":")
+            if not sep or not name or name != name.strip():
+                raise BadRequest("bad header line")
+            headers.append((name, value.strip(" \t")))
+        return Request(method, target, version, headers)
+
+    def send_head(self, status, headers, keep_alive):
+        lines = ["HTTP/1.1 %d %s" % (status, REASONS.get(status, "Status"))]
+        lines.append("X-Upstream-Name: " + self.server.name)
+        for n, v in headers:
+            lines.append("%s: %s" % (n, v))
+        if not keep_alive:
+            lines.append("Connection: close")
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+
+    def send_body(self, req, status, body, content_type, keep_alive, extra=()):
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        headers.extend(extra)
+        if status in (204, 304) or 100 <= status < 200:
+            headers = [h for h in headers if h[0] != "Content-Length"]
+            body = b""
+        self.send_head(status, headers, keep_alive)
+        if req.method != "HEAD" and body:
+            self.wfile.write(body)
+
+    def send_json(self, req, status, obj, keep_alive, extra=()):
+        body = (json.dumps(obj) + "\n").encode()
+        self.send_body(req, status, body, "application/json", keep_alive, extra)
+
+    def write_chunk(self, data):
+        if data:
+            self.wfile.write(b"%x\r\n" % len(data) + data + b"\r\n")
+
+    def end_chunks(self):
+        self.wfile.write(b"0\r\n\r\n")
+
+    # -- the connection loop -------------------------------------------------------------
+
+    def handle(self):
+        try:
+            while True:
+                try:
+                    req = self.read_head()
+                    if req is None:
+                        return
+                    body = BodyReader(self.rfile, req)
+                except BadRequest as e:
+                    self.send_raw_error(400, str(e))
+                    return
+                conn = (req.header("Connection") or "").lower()
+                keep_alive = "close" not in conn and (req.version == "HTTP/1.1" or "keep-alive" in conn)
+                try:
+                    keep_alive = self.dispatch(req, body, keep_alive)
+                except BadRequest as e:
+                    self.send_raw_error(400, str(e))
+                    return
+                self.server.stats.add(requests=1)
+                if not keep_alive:
+                    return
+        except (ConnectionError, socket.timeout, OSError):
+            return
+
+    def send_raw_error(self, status, message):
+        body = (json.dumps({"error": message}) + "\n").encode()
+        head = "HTTP/1.1 %d Bad Request\r\nContent-Type: application/json\r\nContent-Length: %d\r\n" \
+               "Connection: close\r\n\r\n" % (status, len(body))
+        try:
+            self.wfile.write(head.encode() + body)
+        except OSError:
+            pass
+
+    def dispatch(self, req, body, keep_alive):
+        """Answers one request; returns whether the connection stays open."""
+        path = req.path
+        p = req.params
+        name = self.server.name
+        if path == "/echo" or path.startswith("/echo/"):
+            n, digest = body.drain()
+            self.send_json(req, 200, {
+                "name": name, "method": req.method, "path": req.path, "query": req.query,
+                "target": req.target, "version": req.version,
+                "headers": [[k, v] for k, v in req.headers],
+                "body_length": n, "body_sha256": digest,
+            }, keep_alive)
+        elif path == "/slow":
+            n, _ = body.drain()
+            ms = int(p.get("ms", "1000") or 0)
+            time.sleep(ms / 1000.0)
+            self.send_json(req, 200, {"name": name, "slept_ms": ms, "body_length": n}, keep_alive)
+        elif path == "/download":
+            body.drain()
+            n = int(p.get("bytes", "0") or 0)
+            chunked = p.get("chunked", "0") == "1"
+            if chunked:
+                self.send_head(200, [("Content-Type", "application/octet-stream"),
+                                     ("Transfer-Encoding", "chunked")], keep_alive)
+                if req.method != "HEAD":
+                    for c in pattern_chunks(n):
+                        self.write_chunk(c)
+                    self.end_chunks()
+            else:
+                self.send_head(200, [("Content-Type", "application/octet-stream"),
+                                     ("Content-Length", str(n))], keep_alive)
+                if req.method != "HEAD":
+                    for c in pattern_chunks(n):
+                        self.wfile.write(c)
+        elif path == "/drip":
+            body.drain()
+            chunks = int(p.get("chunks", "5"))
+            ms = int(p.get("ms", "200"))
+            size = int(p.get("size", "16"))
+            self.send_head(200, [("Content-Type", "application/octet-stream"),
+                                 ("Transfer-Encoding", "chunked")], keep_alive)
+            for i in range(chunks):
+                if i:
+                    time.sleep(ms / 1000.0)
+                self.write_chunk(bytes([0x61 + i % 26]) * size)
+            self.end_chunks()
+        elif path == "/upload":
+            n, digest = body.drain()
+            self.send_json(req, 200, {"name": name, "bytes": n, "sha256": digest}, keep_alive)
+        elif path == "/chunked-echo":
+            self.send_head(200, [("Content-Type", req.header("Content-Type") or "application/octet-stream"),
+                                 ("Transfer-Encoding", "chunked")], keep_alive)
+            while True:
+                data = body.read()
+                if not data:
+                    break
+                self.write_chunk(data)
+            self.end_chunks()
+        elif path == "/stats":
+            body.drain()
+            self.send_json(req, 200, self.server.stats.snapshot(), keep_alive)
+        elif path.startswith("/status/"):
+            body.drain()
+            try:
+                code = int(path[len("/status/"):])
+            except ValueError:
+                code = 400
+            self.send_json(req, code, {"name": name, "status": code}, keep_alive)
+        elif path == "/health":
+            body.drain()
+            self.send_json(req, 200, {"status": "ok", "name": name}, keep_alive)
+        else:
+            n, _ = body.drain()
+            self.send_json(req, 200, {"name": name, "method": req.method, "path": req.path,
+                                      "query": req.query, "body_length": n}, keep_alive)
+        return keep_alive
+
+
+class Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024
+    block_on_close = False
+
+    def __init__(self, addr, name):
+        self.name = name
+        self.stats = Stats()
+        super().__init__(addr, Handler)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--name", default="upstream")
+    args = ap.parse_args()
+    server = Server((args.host, args.port), args.name)
+    print("READY %d" % server.server_address[1], flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

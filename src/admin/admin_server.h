@@ -21,12 +21,15 @@ struct ReloadOutcome {
 };
 
 struct AdminHooks {
-  std::function<bool()> ready;                   // false while starting or draining
-  std::function<std::string()> metrics;          // Prometheus text
-  std::function<boost::json::value()> routes;    // GET /admin/routes
-  std::function<boost::json::value()> upstreams; // GET /admin/upstreams
-  std::function<boost::json::value()> config;    // GET /admin/config (secrets masked)
-  std::function<ReloadOutcome()> reload;         // POST /admin/reload
+  std::function<bool()> ready;                    // false while starting or draining
+  std::function<std::string()> metrics;           // Prometheus text
+  std::function<boost::json::value()> routes;     // GET /admin/routes
+  std::function<boost::json::value()> upstreams;  // GET /admin/upstreams
+  std::function<boost::json::value()> config;     // GET /admin/config (secrets masked)
+  std::function<ReloadOutcome()> reload;          // POST /admin/reload
+  // GET /admin/stats (404 when unset): a JSON object of numbers the dashboard shows as cards,
+  // e.g. {"config_version":3,"workers":4,"uptime_seconds":120}.
+  std::function<boost::json::value()> stats;
 };
 
 class AdminServer {

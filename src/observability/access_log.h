@@ -2,6 +2,7 @@
 // AccessLogBuffer; full buffers are handed to one writer thread, so no request waits on disk.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -35,7 +36,8 @@ struct AccessLogEntry {
   std::string_view error;  // why the gateway answered itself, empty otherwise
 };
 
-// Appends one JSON line for `entry` (with the trailing '\n').
+// Appends one JSON line for `entry` (with the trailing '\n'). Empty optional fields (trace_id,
+// route, upstream, target, consumer, cache, error) are written as null, as is upstream_ms < 0.
 void format_access_log_line(std::string& out, const AccessLogEntry& entry);
 
 class AccessLogWriter;
@@ -62,6 +64,8 @@ class AccessLogWriter {
   void submit(std::string&& chunk);
   void take_spare(std::string& into);  // a recycled empty buffer with capacity, if any
   void flush_and_wait();
+  // Chunks refused because the queue was full (the disk could not keep up).
+  std::uint64_t dropped_chunks() const { return dropped_chunks_.load(std::memory_order_relaxed); }
 
  private:
   void run();
@@ -74,6 +78,7 @@ class AccessLogWriter {
   std::deque<std::string> spares_;
   bool writing_ = false;
   bool stopping_ = false;
+  std::atomic<std::uint64_t> dropped_chunks_{0};
   std::thread thread_;
 };
 

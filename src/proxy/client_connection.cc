@@ -155,6 +155,13 @@ Task<ClientConnection::After> ClientConnection::serve_request() {
     log_request(nullptr);
     co_return After::Close;
   }
+  // The request line outlives the read buffer (which body streaming reuses): own it.
+  method_.assign(head_.method);
+  target_.assign(head_.target);
+  head_.method = method_;
+  head_.target = target_;
+  head_.raw_path = std::string_view(target_).substr(0, head_.raw_path.size());
+  if (head_.has_query) head_.query = std::string_view(target_).substr(head_.raw_path.size() + 1);
   prepare_request_metadata();
   if (!parser_->keep_alive()) close_after_ = true;
 
@@ -171,7 +178,10 @@ Task<ClientConnection::After> ClientConnection::serve_request() {
 
   auto match = runtime_->router->match(head_);
   const CompiledRoute* route = nullptr;
-  if (match.status == routing::MatchStatus::NotFound) {
+  if (head_.path == "/health" && (head_.method == "GET" || head_.method == "HEAD") &&
+      !is_exact_health_route(match)) {
+    after = co_await respond_health();
+  } else if (match.status == routing::MatchStatus::NotFound) {
     after = co_await reply_local(404, {}, "no_route");
   } else if (match.status == routing::MatchStatus::MethodNotAllowed) {
     out_.clear();
@@ -190,6 +200,35 @@ Task<ClientConnection::After> ClientConnection::serve_request() {
     }
   }
   log_request(route);
+  co_return after;
+}
+
+// The gateway answers GET /health on the main listener itself, unless a route claims exactly
+// that path: a catch-all prefix route must not turn the gateway's liveness into a backend's.
+bool ClientConnection::is_exact_health_route(const routing::MatchResult& match) const {
+  if (match.status != routing::MatchStatus::Matched) return false;
+  const auto& c = *runtime_->routes[match.route_index].config;
+  return c.match.kind == config::RouteMatch::Kind::Path && c.match.pattern == "/health";
+}
+
+Task<ClientConnection::After> ClientConnection::respond_health() {
+  static constexpr std::string_view body = R"({"status":"healthy"})";
+  status_ = 200;
+  auto after = co_await finish_local_body(close_after_ ? After::Close : After::KeepAlive);
+  out_.clear();
+  out_ += "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ";
+  out_ += std::to_string(body.size());
+  out_ += "\r\n";
+  out_ += runtime_->config->server.request_id_header;
+  out_ += ": ";
+  out_ += request_id_;
+  out_ += "\r\n";
+  if (after != After::KeepAlive) out_ += "Connection: close\r\n";
+  out_ += "\r\n";
+  if (head_.method != "HEAD") out_ += body;
+  iov_.clear();
+  iov_.push_back(asio::buffer(out_));
+  if (!co_await write_all(socket_)) co_return After::Abort;
   co_return after;
 }
 

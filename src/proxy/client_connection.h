@@ -45,6 +45,8 @@ class ClientConnection : public ConnectionHook {
   Task<After> reply_local(int status, std::string_view message, std::string_view error_tag,
                           std::string_view extra_headers = {});
   Task<After> respond_action(const CompiledRoute& route);
+  Task<After> respond_health();
+  bool is_exact_health_route(const routing::MatchResult& match) const;
   Task<After> proxy_action(const CompiledRoute& route, const routing::MatchResult& match);
   Task<After> finish_local_body(After after);
   Task<bool> write_all(boost::asio::ip::tcp::socket& socket);
@@ -63,6 +65,8 @@ class ClientConnection : public ConnectionHook {
   std::shared_ptr<const Runtime> runtime_;
 
   core::RequestHead head_;
+  std::string method_;  // owned copies of the request line; head_ views them
+  std::string target_;
   http1::BodyPieces body_;
   std::optional<http1::RequestParser> parser_;
 

@@ -24,6 +24,12 @@ trap 'exit 130' INT TERM
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+for spec in gateway:8080 admin:9901; do
+  if port_busy "${spec##*:}"; then
+    echo "run-quickstart: 127.0.0.1:${spec##*:} (the ${spec%%:*} listener) is already in use" >&2
+    exit 1
+  fi
+done
 for spec in users:8081 orders:8082 products:8083; do
   name=${spec%%:*} port=${spec##*:}
   if port_busy "$port"; then

@@ -87,7 +87,7 @@ def test_validate_missing_file(tmp_path):
 
 def test_validate_unset_env_var(tmp_path):
     f = tmp_path / "env.yaml"
-    f.write_text(GOOD.replace("http://127.0.0.1:8081", "${PORTICO_E2E_SURELY_UNSET}"))
+    f.write_text(GOOD.replace("http://127.0.0.1:8081", "\"${PORTICO_E2E_SURELY_UNSET}\""))
     p = run("validate", "-c", str(f))
     assert p.returncode == 1
     assert "PORTICO_E2E_SURELY_UNSET" in p.stdout + p.stderr

@@ -166,11 +166,59 @@ def test_draining_stops_accepting(gateway, upstream):
     assert gw.proc.wait(timeout=10) == 0
 
 
+def test_ready_is_503_while_draining(gateway, upstream):
+    up = upstream("drain-up")
+    gw = gateway(base(up))
+    assert requests.get(gw.admin_url + "/ready", timeout=5).status_code == 200
+    inflight = slow_request(gw, 2000)
+    time.sleep(0.4)
+    gw.signal(signal.SIGTERM)
+    time.sleep(0.3)
+    assert requests.get(gw.admin_url + "/ready", timeout=5).status_code == 503
+    assert inflight.join(10)[0] == 200
+    assert gw.proc.wait(timeout=10) == 0
+
+
+def test_drain_timeout_bounds_shutdown(gateway, upstream):
+    up = upstream("drain-up")
+    gw = gateway(base(up).replace("drain_timeout: 10s", "drain_timeout: 1s"))
+    inflight = slow_request(gw, 8000)
+    time.sleep(0.4)
+    start = time.monotonic()
+    gw.signal(signal.SIGTERM)
+    assert gw.proc.wait(timeout=8) == 0
+    assert time.monotonic() - start < 4, "drain outlived drain_timeout"
+    try:
+        status = inflight.join(10)[0]
+    except requests.RequestException:
+        status = None
+    assert status != 200  # cut off: it could not have finished in time
+
+
 def test_sigint_exits_0(gateway, upstream):
     up = upstream("drain-up")
     gw = gateway(base(up))
     gw.signal(signal.SIGINT)
     assert gw.proc.wait(timeout=10) == 0
+
+
+def test_admin_token_guards_admin_endpoints(gateway, upstream):
+    up = upstream("admin-up")
+    text = base(up).replace("  listen: 127.0.0.1:@ADMIN_PORT@",
+                            "  listen: 127.0.0.1:@ADMIN_PORT@\n  token: s3cret-admin")
+    assert "s3cret-admin" in text
+    gw = gateway(text)
+    admin = gw.admin_url
+    assert requests.get(admin + "/admin/routes", timeout=5).status_code == 401
+    bad = {"Authorization": "Bearer wrong"}
+    assert requests.get(admin + "/admin/routes", headers=bad, timeout=5).status_code == 401
+    assert requests.post(admin + "/admin/reload", timeout=5).status_code == 401
+    good = {"Authorization": "Bearer s3cret-admin"}
+    assert requests.get(admin + "/admin/routes", headers=good, timeout=5).status_code == 200
+    for open_path in ("/health", "/ready", "/metrics"):
+        assert requests.get(admin + open_path, timeout=5).status_code == 200, open_path
+    config = requests.get(admin + "/admin/config", headers=good, timeout=5)
+    assert config.status_code == 200 and "s3cret-admin" not in config.text
 
 
 def test_two_listen_addresses_both_serve(gateway, upstream):

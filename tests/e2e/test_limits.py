@@ -125,6 +125,11 @@ def test_malformed_request_is_400_and_closed(gw, request_bytes):
     assert closed
 
 
+def test_http11_without_host_is_400(gw):
+    r, closed = send_and_read(gw, b"GET /echo HTTP/1.1\r\n\r\n")
+    assert_error(r, 400)
+
+
 @pytest.mark.parametrize("head", [
     b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
     b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",

@@ -1,6 +1,7 @@
 """Proxying: methods and bodies, chunked framing, query strings, keep-alive, upstream failures."""
 
 import os
+import socket
 import time
 
 import pytest
@@ -114,6 +115,27 @@ def test_chunked_request_with_extensions_and_trailers(gw):
     assert r.json()["body_sha256"] == pt.sha256_hex(b"hello world")
 
 
+def test_expect_100_continue(gw):
+    body = os.urandom(100_000)
+    with pt.connect(gw.port) as s:
+        s.sendall(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n"
+                  b"Expect: 100-continue\r\n\r\n" % len(body))
+        reader = pt.RawReader(s)
+        s.settimeout(1.5)  # like curl: wait a moment for 100 Continue, then send anyway
+        try:
+            reader.read_head()
+        except socket.timeout:
+            pass
+        s.settimeout(10)
+        s.sendall(body)
+        r = reader.read_response()
+        while r.status == 100:
+            r = reader.read_response()
+    assert r.status == 200, r
+    assert r.json()["bytes"] == len(body)
+    assert r.json()["sha256"] == pt.sha256_hex(body)
+
+
 def test_chunked_response_passes_through(gw):
     body = os.urandom(200_000)
     r = requests.post(gw.url + "/chunked-echo", data=iter([body[:1000], body[1000:]]), timeout=20)
@@ -224,19 +246,24 @@ def big_gw(module_gateway, up):
 
 
 @pytest.mark.slow
-def test_1gib_upload_streams_with_bounded_memory(big_gw):
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_1gib_upload_streams_with_bounded_memory(big_gw, chunked):
+    import hashlib
     block = os.urandom(1 << 20)
     blocks = GIB // len(block)
-    import hashlib
     expected = hashlib.sha256()
     for _ in range(blocks):
         expected.update(block)
+    framed = b"%x\r\n" % len(block) + block + b"\r\n" if chunked else block
+    framing = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: %d" % GIB
     start = time.monotonic()
     with pt.connect(big_gw.port, timeout=60) as s:
-        s.sendall(b"PUT /upload HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % GIB)
+        s.sendall(b"PUT /upload HTTP/1.1\r\nHost: t\r\n%s\r\n\r\n" % framing)
         for _ in range(blocks):
-            s.sendall(block)
+            s.sendall(framed)
             assert time.monotonic() - start < 180
+        if chunked:
+            s.sendall(b"0\r\n\r\n")
         r = pt.RawReader(s).read_response()
     assert r.status == 200, r
     assert r.json()["bytes"] == GIB
@@ -246,7 +273,7 @@ def test_1gib_upload_streams_with_bounded_memory(big_gw):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("chunked", [0])
+@pytest.mark.parametrize("chunked", [0, 1], ids=["content-length", "chunked"])
 def test_1gib_download_streams_with_bounded_memory(big_gw, chunked):
     import hashlib
     start = time.monotonic()
@@ -256,18 +283,13 @@ def test_1gib_download_streams_with_bounded_memory(big_gw, chunked):
         s.sendall(b"GET /download?bytes=%d&chunked=%d HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
                   % (GIB, chunked))
         reader = pt.RawReader(s)
-        head = reader._until(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 200"), head
-        assert b"content-length: %d" % GIB in head.lower()
-        got.update(reader.buf)
-        n += len(reader.buf)
-        buf = bytearray(1 << 20)
-        while n < GIB:
-            k = s.recv_into(buf)
-            if not k:
-                break
-            got.update(memoryview(buf)[:k])
-            n += k
+        _, status, _, headers = reader.read_head()
+        assert status == 200
+        if not chunked:
+            assert ("Content-Length", str(GIB)) in headers
+        for piece in reader.iter_body(status, headers):
+            got.update(piece)
+            n += len(piece)
             assert time.monotonic() - start < 180
     assert n == GIB
     assert got.hexdigest() == upstream_server.expected_sha256(GIB)

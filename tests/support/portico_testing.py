@@ -327,41 +327,61 @@ class RawReader:
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
 
-    def read_response(self, method="GET"):
-        """One response; raises ConnectionClosed when the peer closed before any byte of it."""
+    def read_head(self):
+        """(version, status, reason, [(name, value)]) of the next response."""
         head = self._until(b"\r\n\r\n").decode("latin-1")
         lines = head.split("\r\n")
         version, _, rest = lines[0].partition(" ")
         status_text, _, reason = rest.partition(" ")
-        status = int(status_text)
         headers = []
         for l in lines[1:]:
             n, _, v = l.partition(":")
             headers.append((n, v.strip()))
+        return version, int(status_text), reason, headers
+
+    def iter_body(self, status, headers, method="GET"):
+        """Yields the body of a response whose head was read, piece by piece (never whole)."""
         hmap = {n.lower(): v for n, v in headers}
-        chunked = "chunked" in hmap.get("transfer-encoding", "").lower()
         if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-            body = b""
-        elif chunked:
-            parts = []
+            return
+        if "chunked" in hmap.get("transfer-encoding", "").lower():
             while True:
                 size = int(self._until(b"\r\n").split(b";")[0], 16)
                 if size == 0:
                     while self._until(b"\r\n"):
                         pass
-                    break
-                parts.append(self._exact(size))
+                    return
+                while size > 0:
+                    if not self.buf:
+                        self._fill()
+                    data, self.buf = self.buf[:size], self.buf[size:]
+                    size -= len(data)
+                    yield data
                 self._exact(2)
-            body = b"".join(parts)
         elif "content-length" in hmap:
-            body = self._exact(int(hmap["content-length"]))
+            left = int(hmap["content-length"])
+            while left > 0:
+                if not self.buf:
+                    self._fill()
+                data, self.buf = self.buf[:left], self.buf[left:]
+                left -= len(data)
+                yield data
         else:
             while True:
+                if self.buf:
+                    data, self.buf = self.buf, b""
+                    yield data
                 try:
                     self._fill()
                 except ConnectionClosed:
-                    break
-            body, self.buf = self.buf, b""
+                    return
+
+    def read_response(self, method="GET"):
+        """One response; raises ConnectionClosed when the peer closed before any byte of it."""
+        version, status, reason, headers = self.read_head()
+        body = b"".join(self.iter_body(status, headers, method))
+        chunked = "chunked" in (dict((n.lower(), v) for n, v in headers)
+                                .get("transfer-encoding", "").lower())
         return RawResponse(version, status, reason, headers, body, chunked)
 
     def closed_within(self, timeout):

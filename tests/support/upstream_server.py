@@ -115,8 +115,10 @@ class Request:
 class BodyReader:
     """Streams a request body framed by Content-Length or chunked transfer-encoding."""
 
-    def __init__(self, rfile, req):
+    def __init__(self, rfile, req, wfile=None):
         self.rfile = rfile
+        # Expect: 100-continue is answered when the handler first reads the body.
+        self.continue_to = wfile if (req.header("Expect") or "").lower() == "100-continue" else None
         te = req.header("Transfer-Encoding")
         cls = req.header_values("Content-Length")
         self.chunked = False
@@ -142,6 +144,9 @@ class BodyReader:
         """Returns the next piece of the body, b"" at its end."""
         if self.done:
             return b""
+        if self.continue_to is not None:
+            self.continue_to.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.continue_to = None
         if not self.chunked:
             data = self.rfile.read1(min(size, self.remaining)) if hasattr(self.rfile, "read1") \
                 else self.rfile.read(min(size, self.remaining))
@@ -269,7 +274,7 @@ class Handler(socketserver.StreamRequestHandler):
                     req = self.read_head()
                     if req is None:
                         return
-                    body = BodyReader(self.rfile, req)
+                    body = BodyReader(self.rfile, req, self.wfile)
                 except BadRequest as e:
                     self.send_raw_error(400, str(e))
                     return

@@ -118,7 +118,7 @@ struct UpstreamConfig {
   std::string name;
   Mark mark;
   std::vector<Target> targets;
-  std::string protocol = "http1";    // http1 | http2 | grpc
+  std::string protocol = "http1";  // http1 | http2 | grpc
   std::string balance = "round_robin";
   std::string hash_key;
   UpstreamTimeouts timeouts;
@@ -132,8 +132,8 @@ struct UpstreamConfig {
 
 struct ValueMatch {
   std::string name;
-  std::string value;  // exact value, or an RE2 pattern when `regex`
-  bool regex = false; // written with a leading `~`
+  std::string value;   // exact value, or an RE2 pattern when `regex`
+  bool regex = false;  // written with a leading `~`
 };
 
 struct RouteMatch {
@@ -144,6 +144,33 @@ struct RouteMatch {
   std::string host;                  // exact or "*.example.com"; empty = any
   std::vector<ValueMatch> headers;
   std::vector<ValueMatch> query;
+};
+
+// `cache:` on a route (or in `defaults:`); built by the cache issue.
+struct RouteCacheConfig {
+  Duration ttl = 0ms;
+  std::vector<std::string> vary;
+};
+
+struct AggregateCall {
+  std::string name;
+  std::string upstream;
+  std::string path;  // may use {param}, {jwt.CLAIM}, {consumer}
+  bool optional = false;
+};
+
+// `aggregate:` on a route; built by the aggregation issue.
+struct AggregateConfig {
+  std::optional<Duration> timeout;
+  std::vector<AggregateCall> calls;  // in the order written
+};
+
+// `grpc:` on a route; built by the transcoding issue.
+struct GrpcConfig {
+  std::string upstream;
+  std::string descriptors;           // FileDescriptorSet path
+  std::string method;                // package.Service/Method
+  std::string json_names = "camel";  // camel | original
 };
 
 struct RespondConfig {
@@ -176,6 +203,83 @@ struct RouteConfig {
   bool has_cache = false;
   bool has_aggregate = false;
   bool has_grpc = false;
+  std::optional<RouteCacheConfig> cache;     // set exactly when has_cache
+  std::optional<AggregateConfig> aggregate;  // set exactly when has_aggregate
+  std::optional<GrpcConfig> grpc;            // set exactly when has_grpc
+};
+
+// One `auth:` provider as written; the auth issue builds verifiers from it.
+struct AuthProviderConfig {
+  std::string name;
+  std::string type;  // jwt | api_key | oauth2_introspection
+  Mark mark;
+  // jwt: exactly one key source among secret, public_key, jwks_url, jwks_file.
+  std::string secret;
+  std::string public_key;
+  std::string jwks_url;
+  std::string jwks_file;
+  std::vector<std::string> algorithms;  // allow-list as written; `none` is rejected
+  std::string issuer;
+  std::vector<std::string> audience;
+  Duration leeway = 30s;
+  std::vector<std::string> token_from;  // header:NAME | query:NAME | cookie:NAME
+  HeaderList forward_claims;            // claim -> header
+  std::string roles_claim = "roles";
+  // api_key
+  std::string header = "X-API-Key";
+  HeaderList keys;  // key -> consumer
+  std::string keys_file;
+  // oauth2_introspection
+  std::string url;
+  std::string client_id;
+  std::string client_secret;
+  Duration cache_ttl = 60s;
+};
+
+struct RedisConfig {
+  std::string url;  // redis:// or rediss://
+  Duration timeout = 50ms;
+  std::string password;
+};
+
+struct RateLimitPolicy {
+  std::string name;
+  Mark mark;
+  std::string key;  // client_ip | consumer | header:NAME | jwt:CLAIM | route | global, joined by +
+  core::Rate rate;
+  std::uint64_t burst = 0;  // defaults to rate.count
+};
+
+// `rate_limits:`; built by the rate-limit issue.
+struct RateLimitsConfig {
+  std::string store = "memory";  // memory | redis
+  std::optional<RedisConfig> redis;
+  std::string on_store_error = "allow";   // allow | deny
+  std::vector<RateLimitPolicy> policies;  // in the order written
+};
+
+// `cache:`; built by the cache issue.
+struct CacheConfig {
+  std::string store = "memory";  // memory | redis
+  std::optional<RedisConfig> redis;
+  std::uint64_t max_size = 256ull * 1024 * 1024;
+  std::uint64_t max_object_size = 1024 * 1024;
+};
+
+// `cors:`, the policy that routes with `cors: true` apply; built by the CORS issue.
+struct CorsConfig {
+  std::vector<std::string> allow_origins;
+  std::vector<std::string> allow_methods;
+  std::vector<std::string> allow_headers;
+  std::vector<std::string> expose_headers;
+  bool allow_credentials = false;
+  std::optional<Duration> max_age;
+};
+
+struct TracingConfig {
+  bool propagate = true;
+  std::string otlp_endpoint;  // empty: spans are not exported
+  double sample_ratio = 1.0;
 };
 
 struct AccessLogConfig {
@@ -185,7 +289,8 @@ struct AccessLogConfig {
 
 struct ObservabilityConfig {
   AccessLogConfig access_log;
-  std::string log_level = "info";  // trace debug info warn error off
+  std::string log_level = "info";        // trace debug info warn error off
+  std::optional<TracingConfig> tracing;  // built by the tracing issue
 };
 
 // `defaults:` — route settings applied to routes that do not set them.
@@ -195,6 +300,7 @@ struct DefaultsConfig {
   std::optional<bool> compress;
   std::optional<bool> cors;
   std::optional<Duration> timeout;
+  std::optional<RouteCacheConfig> cache;
 };
 
 struct Config {
@@ -208,6 +314,11 @@ struct Config {
   std::vector<RouteConfig> routes;  // in the order written, defaults applied
   ObservabilityConfig observability;
   bool watch = false;
+  // Sections built by later issues, kept whole so they can be validated, shown and reloaded.
+  std::map<std::string, AuthProviderConfig> auth;  // the `auth:` section; keys as auth_providers
+  std::optional<RateLimitsConfig> rate_limits;
+  std::optional<CacheConfig> cache;
+  std::optional<CorsConfig> cors;
 };
 
 }  // namespace portico::config

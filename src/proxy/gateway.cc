@@ -17,7 +17,8 @@ Gateway::Gateway(std::string config_path, Overrides overrides)
     : config_path_(std::move(config_path)),
       overrides_(std::move(overrides)),
       signals_(control_, SIGINT, SIGTERM, SIGHUP),
-      drain_timer_(control_) {
+      drain_timer_(control_),
+      watch_timer_(control_) {
   // Id 0 labels requests no route matched.
   route_names_.id_of("unmatched");
 }
@@ -120,6 +121,9 @@ int Gateway::run() {
         }
       };
   signals_.async_wait(on_signal);
+  std::error_code mtime_ec;
+  config_mtime_ = std::filesystem::last_write_time(config_path_, mtime_ec);
+  watch_config_file();
   control_.run();
 
   for (auto& worker : workers_) worker->join();
@@ -165,11 +169,36 @@ admin::ReloadOutcome Gateway::reload() {
   return outcome;
 }
 
+void Gateway::watch_config_file() {
+  // Polling once a second is portable and cheap; inotify would miss editors that replace the
+  // file by rename unless the directory is watched too.
+  watch_timer_.expires_after(std::chrono::seconds(1));
+  watch_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || draining_) return;
+    bool watching;
+    {
+      std::lock_guard lock(mutex_);
+      watching = runtime_->config->watch;
+    }
+    std::error_code mtime_ec;
+    auto mtime = std::filesystem::last_write_time(config_path_, mtime_ec);
+    if (!mtime_ec && mtime != config_mtime_) {
+      config_mtime_ = mtime;
+      if (watching) {
+        log_info("config file changed: reloading");
+        reload();
+      }
+    }
+    watch_config_file();
+  });
+}
+
 void Gateway::begin_drain() {
   if (draining_) return;
   draining_ = true;
   drain_started_ = std::chrono::steady_clock::now();
   signals_.cancel();
+  watch_timer_.cancel();
   for (auto& worker : workers_) worker->begin_drain();
   poll_drain();
 }

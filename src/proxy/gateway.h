@@ -6,6 +6,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/value.hpp>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -37,6 +38,7 @@ class Gateway {
   admin::ReloadOutcome reload();
   void begin_drain();
   void poll_drain();
+  void watch_config_file();  // with `watch: true`: reload when the file changes
   std::string render_metrics();
   boost::json::value routes_json();
   boost::json::value upstreams_json();
@@ -47,6 +49,8 @@ class Gateway {
   boost::asio::io_context control_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer drain_timer_;
+  boost::asio::steady_timer watch_timer_;
+  std::filesystem::file_time_type config_mtime_{};
   std::chrono::steady_clock::time_point drain_started_;
   observability::NameRegistry route_names_;
   observability::ProcessCounters counters_;

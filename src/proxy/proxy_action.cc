@@ -4,6 +4,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/error.hpp>
 #include <charconv>
@@ -225,11 +226,19 @@ Task<ClientConnection::After> ClientConnection::proxy_action(const CompiledRoute
       connection = pool.take_idle();
     }
     const bool reused = connection != nullptr;
-    if (!connection) {
-      if (!pool.can_open()) {
+    if (!connection && !pool.can_open()) {
+      // At max_connections: wait (up to the connect timeout) for one to come back or close.
+      asio::steady_timer wait(worker_.io(), upstream.timeouts.connect);
+      pool.add_waiter(wait);
+      auto [wait_ec] = co_await wait.async_wait(use_tuple);
+      pool.remove_waiter(wait);
+      connection = pool.take_idle();
+      if (!connection && !pool.can_open()) {
         release(false);
         co_return co_await reply_local(503, "upstream connection limit reached", "pool_full");
       }
+    }
+    if (!connection) {
       connection = std::make_unique<upstream::UpstreamConnection>(worker_.io().get_executor());
       pool.opened();
       upstream_deadline.arm(connection->socket, upstream.timeouts.connect);

@@ -113,6 +113,9 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
     }
     runtime->routes.push_back(std::move(compiled));
   }
+  if (!config->server.tls_certificates.empty())
+    runtime->warnings.push_back(
+        "server.tls: accepted but TLS listeners are not built yet; listeners speak plain HTTP");
   runtime->router = std::make_unique<routing::Router>(config->routes);
   return runtime;
 }

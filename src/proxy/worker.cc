@@ -91,7 +91,13 @@ void Worker::join() {
 void Worker::accept_loop(tcp::acceptor& acceptor) {
   acceptor.async_accept([this, &acceptor](boost::system::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-    if (!ec && !draining_) {
+    // server.limits.max_connections is per process; each worker admits its share. Beyond it
+    // a new connection is closed at once rather than queued behind a full process.
+    auto limit = std::max<std::uint64_t>(1, runtime_->limits().max_connections / worker_count_);
+    if (!ec && connection_count_.load(std::memory_order_relaxed) >= limit) {
+      boost::system::error_code ignored;
+      socket.close(ignored);
+    } else if (!ec && !draining_) {
       auto connection = std::make_shared<ClientConnection>(*this, std::move(socket));
       asio::co_spawn(io_, [connection]() -> Task<> { co_await connection->run(); },
                      asio::detached);

@@ -19,6 +19,18 @@ void ConnectionPool::give_back(std::unique_ptr<UpstreamConnection> connection) {
   connection->idle_since = Clock::now();
   ++connection->exchanges;
   idle_.push_back(std::move(connection));
+  wake_one();
+}
+
+void ConnectionPool::remove_waiter(boost::asio::steady_timer& timer) {
+  auto it = std::find(waiters_.begin(), waiters_.end(), &timer);
+  if (it != waiters_.end()) waiters_.erase(it);
+}
+
+void ConnectionPool::wake_one() {
+  if (waiters_.empty()) return;
+  waiters_.front()->cancel();
+  waiters_.pop_front();
 }
 
 void ConnectionPool::discard(std::unique_ptr<UpstreamConnection> connection) {
@@ -26,6 +38,7 @@ void ConnectionPool::discard(std::unique_ptr<UpstreamConnection> connection) {
   boost::system::error_code ignored;
   connection->socket.close(ignored);
   if (open_ > 0) --open_;
+  wake_one();
 }
 
 void ConnectionPool::sweep(Clock::time_point now, std::chrono::milliseconds idle_timeout) {

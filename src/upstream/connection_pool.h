@@ -4,6 +4,8 @@
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -40,6 +42,11 @@ class ConnectionPool {
   // Closes idle connections unused for `idle_timeout`.
   void sweep(Clock::time_point now, std::chrono::milliseconds idle_timeout);
   void set_max_connections(std::uint64_t max) { max_connections_ = max; }
+
+  // Requests waiting for a connection when the pool is at max_connections park a timer here;
+  // a connection coming back (or closing) cancels the first one, which wakes its request.
+  void add_waiter(boost::asio::steady_timer& timer) { waiters_.push_back(&timer); }
+  void remove_waiter(boost::asio::steady_timer& timer);
   std::size_t idle_count() const { return idle_.size(); }
   std::uint64_t open_count() const { return open_; }
 
@@ -48,6 +55,8 @@ class ConnectionPool {
   std::uint64_t max_connections_;
   std::uint64_t open_ = 0;  // idle + in use
   std::vector<std::unique_ptr<UpstreamConnection>> idle_;
+  std::deque<boost::asio::steady_timer*> waiters_;
+  void wake_one();
 };
 
 }  // namespace portico::upstream

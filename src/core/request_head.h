@@ -19,12 +19,12 @@ struct HeaderField {
 class RequestHead {
  public:
   std::string_view method;
-  std::string_view target;        // as received: path and query
-  std::string_view raw_path;      // target without the query
-  std::string_view query;         // without the '?'; empty when absent
+  std::string_view target;    // as received: path and query
+  std::string_view raw_path;  // target without the query
+  std::string_view query;     // without the '?'; empty when absent
   bool has_query = false;
-  std::string path;               // normalized path, what routing sees
-  int version = 11;               // 10 or 11
+  std::string path;  // normalized path, what routing sees
+  int version = 11;  // 10 or 11
   std::vector<HeaderField> fields;
 
   // First field with this name (case-insensitive), or an empty view.

@@ -37,14 +37,22 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
   if (!parts) return std::nullopt;
   auto [n, unit] = *parts;
   std::uint64_t scale = 0;
-  if (unit.empty() || unit == "B") scale = 1;
-  else if (unit == "KiB") scale = 1ull << 10;
-  else if (unit == "MiB") scale = 1ull << 20;
-  else if (unit == "GiB") scale = 1ull << 30;
-  else if (unit == "KB") scale = 1000;
-  else if (unit == "MB") scale = 1000 * 1000;
-  else if (unit == "GB") scale = 1000 * 1000 * 1000;
-  else return std::nullopt;
+  if (unit.empty() || unit == "B")
+    scale = 1;
+  else if (unit == "KiB")
+    scale = 1ull << 10;
+  else if (unit == "MiB")
+    scale = 1ull << 20;
+  else if (unit == "GiB")
+    scale = 1ull << 30;
+  else if (unit == "KB")
+    scale = 1000;
+  else if (unit == "MB")
+    scale = 1000 * 1000;
+  else if (unit == "GB")
+    scale = 1000 * 1000 * 1000;
+  else
+    return std::nullopt;
   if (n > UINT64_MAX / scale) return std::nullopt;
   return n * scale;
 }
@@ -56,10 +64,14 @@ std::optional<Rate> parse_rate(std::string_view text) {
   if (!parts || !parts->second.empty() || parts->first == 0) return std::nullopt;
   auto unit = text.substr(slash + 1);
   Rate rate{parts->first, Duration(0)};
-  if (unit == "s") rate.per = std::chrono::seconds(1);
-  else if (unit == "min" || unit == "m") rate.per = std::chrono::minutes(1);
-  else if (unit == "h") rate.per = std::chrono::hours(1);
-  else return std::nullopt;
+  if (unit == "s")
+    rate.per = std::chrono::seconds(1);
+  else if (unit == "min" || unit == "m")
+    rate.per = std::chrono::minutes(1);
+  else if (unit == "h")
+    rate.per = std::chrono::hours(1);
+  else
+    return std::nullopt;
   return rate;
 }
 

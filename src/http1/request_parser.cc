@@ -11,8 +11,9 @@ void RequestParser::limits(std::uint32_t max_header_bytes, std::uint64_t max_bod
   body_limit(max_body_bytes);
 }
 
-void RequestParser::on_request_impl(http::verb, boost::beast::string_view method, boost::beast::string_view target,
-                                    int version, boost::beast::error_code& ec) {
+void RequestParser::on_request_impl(http::verb, boost::beast::string_view method,
+                                    boost::beast::string_view target, int version,
+                                    boost::beast::error_code& ec) {
   head_.method = method;
   head_.target = target;
   head_.version = version;

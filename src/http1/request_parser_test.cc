@@ -95,19 +95,21 @@ TEST(RequestParser, RejectsContentLengthWithTransferEncoding) {
 }
 
 TEST(RequestParser, RejectsConflictingContentLengths) {
-  const auto& r = parse("POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd");
+  const auto& r =
+      parse("POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd");
   EXPECT_TRUE(r.ec);
 }
 
 TEST(RequestParser, RejectsTransferCodingsOtherThanChunked) {
   EXPECT_TRUE(parse("POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n").ec);
-  EXPECT_TRUE(
-      parse("POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n")
-          .ec);
+  EXPECT_TRUE(parse("POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: "
+                    "chunked\r\nTransfer-Encoding: chunked\r\n\r\n")
+                  .ec);
 }
 
 TEST(RequestParser, RejectsBadChunkSize) {
-  const auto& r = parse("POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n");
+  const auto& r =
+      parse("POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n");
   EXPECT_TRUE(r.ec);
 }
 
@@ -135,7 +137,8 @@ TEST(RequestParser, NotesExpectContinue) {
   http1::BodyPieces body;
   http1::RequestParser parser(head, body);
   boost::system::error_code ec;
-  std::string raw = "PUT /u HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
+  std::string raw =
+      "PUT /u HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
   parser.put(boost::asio::buffer(raw), ec);
   EXPECT_TRUE(parser.expects_continue());
 }

@@ -14,7 +14,8 @@ void ResponseParser::on_field_impl(boost::beast::http::field, boost::beast::stri
   head_.fields.push_back({name, value});
 }
 
-std::size_t ResponseParser::on_body_impl(boost::beast::string_view body, boost::beast::error_code&) {
+std::size_t ResponseParser::on_body_impl(boost::beast::string_view body,
+                                         boost::beast::error_code&) {
   body_.add(body);
   return body.size();
 }

@@ -9,8 +9,10 @@ Deadline::Deadline(DeadlineList& list) : list_(list) {
 }
 
 Deadline::~Deadline() {
-  if (prev_) prev_->next_ = next_;
-  else list_.head_ = next_;
+  if (prev_)
+    prev_->next_ = next_;
+  else
+    list_.head_ = next_;
   if (next_) next_->prev_ = prev_;
 }
 

@@ -108,7 +108,8 @@ Task<ClientConnection::After> ClientConnection::read_head() {
     }
     if (ec && ec != http::error::need_more) {
       deadline_.disarm();
-      if (ec == http::error::header_limit) co_return co_await reply_local(431, {}, "header_too_large");
+      if (ec == http::error::header_limit)
+        co_return co_await reply_local(431, {}, "header_too_large");
       if (ec == http::error::body_limit) co_return co_await reply_local(413, {}, "body_too_large");
       co_return co_await reply_local(400, {}, "malformed_request");
     }
@@ -168,9 +169,10 @@ Task<ClientConnection::After> ClientConnection::serve_request() {
   auto normalized = routing::normalize_path(head_.raw_path, head_.path);
   if (normalized != routing::NormalizeResult::Ok) {
     close_after_ = true;
-    after = co_await reply_local(400, normalized == routing::NormalizeResult::ClimbsAboveRoot
-                                          ? "path climbs above the root"
-                                          : "malformed request path",
+    after = co_await reply_local(400,
+                                 normalized == routing::NormalizeResult::ClimbsAboveRoot
+                                     ? "path climbs above the root"
+                                     : "malformed request path",
                                  "bad_path");
     log_request(nullptr);
     co_return after;
@@ -192,8 +194,12 @@ Task<ClientConnection::After> ClientConnection::serve_request() {
   } else {
     route = &runtime_->routes[match.route_index];
     switch (route->action) {
-      case ActionKind::Respond: after = co_await respond_action(*route); break;
-      case ActionKind::Proxy: after = co_await proxy_action(*route, match); break;
+      case ActionKind::Respond:
+        after = co_await respond_action(*route);
+        break;
+      case ActionKind::Proxy:
+        after = co_await proxy_action(*route, match);
+        break;
       case ActionKind::NotImplemented:
         after = co_await reply_local(501, route->not_implemented, "not_implemented");
         break;
@@ -239,8 +245,10 @@ void ClientConnection::prepare_request_metadata() {
 
   const auto& server = runtime_->config->server;
   auto client_id = head_.find(server.request_id_header);
-  if (is_valid_request_id(client_id)) request_id_.assign(client_id);
-  else worker_.new_request_id(request_id_);
+  if (is_valid_request_id(client_id))
+    request_id_.assign(client_id);
+  else
+    worker_.new_request_id(request_id_);
   client_ip_ = peer_ip_;
   if (!server.trusted_proxies.empty() && is_trusted(server.trusted_proxies, peer_address_)) {
     // Walk X-Forwarded-For from the right: the first address not of a trusted proxy is the
@@ -339,24 +347,25 @@ Task<ClientConnection::After> ClientConnection::reply_local(int status, std::str
   status_ = status;
   error_tag_ = error_tag;
   if (request_id_.empty()) worker_.new_request_id(request_id_);
-  bool closing = close_after_ || status == 400 || status == 408 || status == 413 ||
-                 status == 431 || !parser_->is_header_done();
+  bool closing = close_after_ || status == 400 || status == 408 || status == 413 || status == 431 ||
+                 !parser_->is_header_done();
   if (!closing && parser_->is_header_done() && !parser_->is_done()) {
     auto after = co_await finish_local_body(After::KeepAlive);
     closing = after != After::KeepAlive;
   }
   static thread_local std::string body;
   body.clear();
-  core::append_error_body(body, status, message.empty() ? core::default_error_message(status) : message,
-                          request_id_);
+  core::append_error_body(
+      body, status, message.empty() ? core::default_error_message(status) : message, request_id_);
   out_.clear();
   append_status_line(out_, status);
   append_field(out_, "Content-Type", "application/json");
   out_ += "Content-Length: ";
   append_number(out_, body.size());
   out_ += "\r\n";
-  append_field(out_, runtime_ ? std::string_view(runtime_->config->server.request_id_header)
-                              : std::string_view("X-Correlation-ID"),
+  append_field(out_,
+               runtime_ ? std::string_view(runtime_->config->server.request_id_header)
+                        : std::string_view("X-Correlation-ID"),
                request_id_);
   out_ += extra_headers;
   if (closing) out_ += "Connection: close\r\n";
@@ -399,8 +408,10 @@ void ClientConnection::log_request(const CompiledRoute* route) {
   auto now = net::Clock::now();
   double seconds = std::chrono::duration<double>(now - started_).count();
   auto method = observability::method_from(head_.method);
-  if (route) worker_.metrics().record_request(route->metric_id, method, status_, seconds);
-  else worker_.metrics().record_request(0, method, status_, seconds);
+  if (route)
+    worker_.metrics().record_request(route->metric_id, method, status_, seconds);
+  else
+    worker_.metrics().record_request(0, method, status_, seconds);
   auto* log = worker_.access_log();
   if (!log) return;
   observability::AccessLogEntry entry;

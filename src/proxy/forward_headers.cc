@@ -8,10 +8,14 @@ using core::iequals;
 
 bool is_hop_by_hop(std::string_view name) {
   switch (name.size()) {
-    case 2: return iequals(name, "te");
-    case 7: return iequals(name, "trailer") || iequals(name, "upgrade");
-    case 10: return iequals(name, "connection") || iequals(name, "keep-alive");
-    case 17: return iequals(name, "transfer-encoding");
+    case 2:
+      return iequals(name, "te");
+    case 7:
+      return iequals(name, "trailer") || iequals(name, "upgrade");
+    case 10:
+      return iequals(name, "connection") || iequals(name, "keep-alive");
+    case 17:
+      return iequals(name, "transfer-encoding");
     default:
       return name.size() > 6 && iequals(name.substr(0, 6), "proxy-");
   }
@@ -25,7 +29,8 @@ void for_each_token(std::string_view value, Fn&& fn) {
   while (!value.empty()) {
     auto comma = value.find(',');
     auto token = value.substr(0, comma);
-    while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t'))
+      token.remove_prefix(1);
     while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
     if (!token.empty()) fn(token);
     if (comma == std::string_view::npos) break;

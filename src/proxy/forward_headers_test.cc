@@ -23,7 +23,7 @@ TEST(ForwardHeaders, RecognisesHopByHopNames) {
 
 TEST(ForwardHeaders, RemovesHeadersNamedInConnectionEvenWhenTheyComeFirst) {
   std::vector<HeaderField> fields = {
-      {"X-Secret", "1"}, {"Host", "h"}, {"Connection", "close, X-Secret , x-other"},
+      {"X-Secret", "1"}, {"Host", "h"},      {"Connection", "close, X-Secret , x-other"},
       {"X-Other", "2"},  {"TE", "trailers"}, {"Accept", "*/*"}};
   proxy::remove_hop_by_hop(fields);
   EXPECT_EQ(names(fields), (std::vector<std::string>{"Host", "Accept"}));

@@ -106,8 +106,8 @@ int Gateway::run() {
   if (admin_) admin_->start();
   for (const auto& address : server.listen) log_info("listening on " + address.text);
   if (admin_) log_info("admin listening on " + runtime->config->admin.listen->text);
-  log_info("serving config version " + std::to_string(version_) + " with " +
-           std::to_string(count) + " worker(s)");
+  log_info("serving config version " + std::to_string(version_) + " with " + std::to_string(count) +
+           " worker(s)");
 
   std::function<void(boost::system::error_code, int)> on_signal =
       [this, &on_signal](boost::system::error_code ec, int signal) {
@@ -257,7 +257,9 @@ json::value Gateway::routes_json() {
         entry["action"] = "proxy";
         entry["upstream"] = runtime->upstreams[route.upstream].name;
         break;
-      case ActionKind::Respond: entry["action"] = "respond"; break;
+      case ActionKind::Respond:
+        entry["action"] = "respond";
+        break;
       case ActionKind::NotImplemented:
         entry["action"] = "not_implemented";
         entry["reason"] = route.not_implemented;

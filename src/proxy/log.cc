@@ -25,7 +25,8 @@ void write(Level level, std::string_view tag, std::string_view message) {
   std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
                 utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
                 static_cast<int>(ms % 1000));
-  std::string line = std::string(stamp) + " " + std::string(tag) + " " + std::string(message) + "\n";
+  std::string line =
+      std::string(stamp) + " " + std::string(tag) + " " + std::string(message) + "\n";
   std::lock_guard lock(write_mutex);
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);
@@ -35,17 +36,29 @@ void write(Level level, std::string_view tag, std::string_view message) {
 
 void set_log_level(std::string_view level) {
   int value = Info;
-  if (level == "trace") value = Trace;
-  else if (level == "debug") value = Debug;
-  else if (level == "info") value = Info;
-  else if (level == "warn") value = Warn;
-  else if (level == "error") value = Error;
-  else if (level == "off") value = Off;
+  if (level == "trace")
+    value = Trace;
+  else if (level == "debug")
+    value = Debug;
+  else if (level == "info")
+    value = Info;
+  else if (level == "warn")
+    value = Warn;
+  else if (level == "error")
+    value = Error;
+  else if (level == "off")
+    value = Off;
   threshold.store(value);
 }
 
-void log_info(std::string_view message) { write(Info, "info", message); }
-void log_warn(std::string_view message) { write(Warn, "warn", message); }
-void log_error(std::string_view message) { write(Error, "error", message); }
+void log_info(std::string_view message) {
+  write(Info, "info", message);
+}
+void log_warn(std::string_view message) {
+  write(Warn, "warn", message);
+}
+void log_error(std::string_view message) {
+  write(Error, "error", message);
+}
 
 }  // namespace portico::proxy

@@ -73,7 +73,8 @@ void ClientConnection::build_upstream_head(const CompiledRoute& route,
   out += head_.method;
   out += ' ';
   if (route.has_rewrite) {
-    for (const auto& part : route.rewrite) out += part.is_param ? match.params.find(part.text) : std::string_view(part.text);
+    for (const auto& part : route.rewrite)
+      out += part.is_param ? match.params.find(part.text) : std::string_view(part.text);
     if (out.back() == ' ') out += '/';
   } else if (has_segment_prefix(head_.path, route.strip_prefix)) {
     std::string_view rest = std::string_view(head_.path).substr(route.strip_prefix.size());
@@ -88,7 +89,8 @@ void ClientConnection::build_upstream_head(const CompiledRoute& route,
   }
   out += " HTTP/1.1\r\n";
 
-  bool trusted = !server.trusted_proxies.empty() && is_trusted(server.trusted_proxies, peer_address_);
+  bool trusted =
+      !server.trusted_proxies.empty() && is_trusted(server.trusted_proxies, peer_address_);
   std::string_view client_xff, client_proto, host;
   for (const auto& f : head_.fields) {
     auto name = f.name;
@@ -168,8 +170,8 @@ void ClientConnection::build_upstream_head(const CompiledRoute& route,
 
 void ClientConnection::append_body_pieces(const http1::BodyPieces& body, bool chunked, bool last) {
   if (chunked && body.bytes > 0) {
-    auto [end, ec] = std::to_chars(chunk_prefix_, chunk_prefix_ + sizeof chunk_prefix_ - 2,
-                                   body.bytes, 16);
+    auto [end, ec] =
+        std::to_chars(chunk_prefix_, chunk_prefix_ + sizeof chunk_prefix_ - 2, body.bytes, 16);
     *end++ = '\r';
     *end++ = '\n';
     iov_.push_back(asio::buffer(chunk_prefix_, static_cast<std::size_t>(end - chunk_prefix_)));
@@ -214,8 +216,10 @@ Task<ClientConnection::After> ClientConnection::proxy_action(const CompiledRoute
   auto buffer = worker_.buffers().acquire();
   std::optional<http1::ResponseParser> response;
   auto release = [&](bool reuse) {
-    if (reuse) pool.give_back(std::move(connection));
-    else pool.discard(std::move(connection));
+    if (reuse)
+      pool.give_back(std::move(connection));
+    else
+      pool.discard(std::move(connection));
     worker_.buffers().release(std::move(buffer));
   };
 
@@ -247,7 +251,8 @@ Task<ClientConnection::After> ClientConnection::proxy_action(const CompiledRoute
       if (connect_ec || upstream_deadline.fired()) {
         bool timed_out = upstream_deadline.fired();
         release(false);
-        if (timed_out) co_return co_await reply_local(504, "upstream connect timed out", "connect_timeout");
+        if (timed_out)
+          co_return co_await reply_local(504, "upstream connect timed out", "connect_timeout");
         co_return co_await reply_local(502, {}, "connect_failure");
       }
       boost::system::error_code ignored;
@@ -300,7 +305,8 @@ Task<ClientConnection::After> ClientConnection::proxy_action(const CompiledRoute
       if (ec == http::error::need_more) ec = {};
       if (ec) {
         release(false);
-        if (ec == http::error::body_limit) co_return co_await reply_local(413, {}, "body_too_large");
+        if (ec == http::error::body_limit)
+          co_return co_await reply_local(413, {}, "body_too_large");
         co_return co_await reply_local(400, {}, "malformed_body");
       }
       iov_.clear();
@@ -389,7 +395,8 @@ Task<ClientConnection::After> ClientConnection::proxy_action(const CompiledRoute
     break;
   }
   upstream_deadline.disarm();
-  upstream_ms_ = std::chrono::duration<double, std::milli>(net::Clock::now() - upstream_started).count();
+  upstream_ms_ =
+      std::chrono::duration<double, std::milli>(net::Clock::now() - upstream_started).count();
 
   // The response head toward the client.
   auto& rp = *response;
@@ -399,8 +406,10 @@ Task<ClientConnection::After> ClientConnection::proxy_action(const CompiledRoute
   const auto length = rp.content_length();
   bool reframe = false;
   if (!bodyless && !length) {
-    if (head_.version == 11) reframe = true;  // chunked, or close-delimited, becomes chunked
-    else close_after_ = true;
+    if (head_.version == 11)
+      reframe = true;  // chunked, or close-delimited, becomes chunked
+    else
+      close_after_ = true;
   }
   const auto& server = runtime_->config->server;
   remove_hop_by_hop(response_head_.fields);

@@ -44,7 +44,7 @@ struct CompiledRoute {
   std::string name;
   std::uint32_t metric_id = 0;
   ActionKind action = ActionKind::Proxy;
-  std::size_t upstream = 0;  // index into Runtime::upstreams
+  std::size_t upstream = 0;     // index into Runtime::upstreams
   std::string not_implemented;  // why this build cannot serve the route (NotImplemented)
   std::string strip_prefix;
   bool has_rewrite = false;

@@ -99,8 +99,8 @@ void Worker::accept_loop(tcp::acceptor& acceptor) {
       socket.close(ignored);
     } else if (!ec && !draining_) {
       auto connection = std::make_shared<ClientConnection>(*this, std::move(socket));
-      asio::co_spawn(io_, [connection]() -> Task<> { co_await connection->run(); },
-                     asio::detached);
+      asio::co_spawn(
+          io_, [connection]() -> Task<> { co_await connection->run(); }, asio::detached);
     }
     accept_loop(acceptor);
   });
@@ -115,7 +115,8 @@ void Worker::schedule_sweep() {
     // Every second: close pooled upstream connections idle past their upstream's timeout.
     if (++sweeps_ % 20 == 0) {
       for (std::size_t u = 0; u < upstream_pools_.size(); ++u)
-        for (auto* pool : upstream_pools_[u]) pool->sweep(now, runtime_->upstreams[u].timeouts.idle);
+        for (auto* pool : upstream_pools_[u])
+          pool->sweep(now, runtime_->upstreams[u].timeouts.idle);
     }
     if (access_log_ && sweeps_ % 4 == 0) access_log_->flush();
     schedule_sweep();
@@ -150,8 +151,10 @@ void Worker::rebuild_upstream_state() {
     auto share = std::max<std::uint64_t>(1, upstream.max_connections / std::max(1u, worker_count_));
     for (const auto& target : upstream.targets) {
       auto& pool = pools_[target.key];
-      if (!pool) pool = std::make_unique<upstream::ConnectionPool>(target.key, share);
-      else pool->set_max_connections(share);
+      if (!pool)
+        pool = std::make_unique<upstream::ConnectionPool>(target.key, share);
+      else
+        pool->set_max_connections(share);
       pools.push_back(pool.get());
     }
     upstream_pools_.push_back(std::move(pools));
@@ -251,6 +254,8 @@ void Worker::add_connection(ClientConnection& c) {
   ++connection_count_;
 }
 
-void Worker::remove_connection() { --connection_count_; }
+void Worker::remove_connection() {
+  --connection_count_;
+}
 
 }  // namespace portico::proxy

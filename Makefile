@@ -39,7 +39,7 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 
 TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
 # Names of the *_test (or *_fuzz) targets a configured tree knows.
-targets_of = $$(ninja -C $(1) -t targets all | grep -o '^[a-z0-9_]*_$(2)' | sort -u || true)
+targets_of = $$(ninja -C $(1) -t targets all | grep -o '^[a-z0-9_]*_$(2):' | grep -v '^cmake_' | tr -d : | sort -u || true)
 
 .PHONY: deps deps-bench build run test test-unit test-asan test-tsan test-fuzz test-e2e \
         bench fuzz format clean

@@ -25,7 +25,7 @@ cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYP
 if (($# > 0)); then
   targets=("$@")
 else
-  mapfile -t targets < <(ninja -C build-fuzz -t targets all | grep -o '^[a-z0-9_]*_fuzz' | sort -u)
+  mapfile -t targets < <(ninja -C build-fuzz -t targets all | grep -o '^[a-z0-9_]*_fuzz:' | grep -v '^cmake_' | tr -d : | sort -u)
 fi
 if ((${#targets[@]} == 0)); then
   echo "fuzz: no fuzz targets yet"
@@ -47,6 +47,11 @@ mkdir -p build-fuzz/artifacts
 failed=()
 for t in "${targets[@]}"; do
   bin=$(find build-fuzz -type f -name "$t" -perm -u+x | head -1)
+  if [[ -z $bin ]]; then
+    echo "fuzz: $t was not built"
+    failed+=("$t")
+    continue
+  fi
   work=build-fuzz/corpus/$t
   mkdir -p "$work"
   mapfile -t seeds < <(seeds_for "$t")

@@ -195,3 +195,38 @@ def test_connection_close_honoured(gw):
 def test_gateway_still_serves_after_bad_clients(gw):
     r, _ = send_and_read(gw, b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
     assert r.status == 200
+
+
+def test_max_connections_bounds_client_connections(gateway, upstream):
+    up = upstream("limits-up")
+    gw = gateway(pt.make_config(upstreams={"up": up.url}, routes=ROUTES,
+                                limits="{max_connections: 3}", workers=1))
+    held = []
+    try:
+        for _ in range(3):
+            s = pt.connect(gw.port)
+            s.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert pt.RawReader(s).read_response().status == 200
+            held.append(s)
+        extra = pt.connect(gw.port, timeout=1.5)
+        served = False
+        try:
+            extra.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+            served = pt.RawReader(extra).read_response().status == 200
+        except (OSError, pt.ConnectionClosed):
+            pass
+        finally:
+            extra.close()
+        assert not served, "a 4th connection was served with max_connections: 3"
+    finally:
+        for s in held:
+            s.close()
+
+    def serves():
+        try:
+            r = pt.raw_exchange(gw.port, b"GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                                timeout=2)
+            return r.status == 200
+        except (OSError, pt.ConnectionClosed):
+            return False
+    assert pt.wait_until(serves, 5), "not serving again after connections closed"

@@ -19,7 +19,10 @@ using asio::ip::tcp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 ClientConnection::ClientConnection(Worker& worker, tcp::socket socket)
-    : worker_(worker), socket_(std::move(socket)), deadline_(worker.deadlines()) {
+    : worker_(worker),
+      socket_(std::move(socket)),
+      deadline_(worker.deadlines()),
+      upstream_deadline_(worker.deadlines()) {
   worker_.add_connection(*this);
   worker_.metrics().connection_opened();
   boost::system::error_code ec;
@@ -178,7 +181,8 @@ Task<ClientConnection::After> ClientConnection::serve_request() {
     co_return after;
   }
 
-  auto match = runtime_->router->match(head_);
+  match_ = runtime_->router->match(head_);
+  const auto& match = match_;
   const CompiledRoute* route = nullptr;
   if (head_.path == "/health" && (head_.method == "GET" || head_.method == "HEAD") &&
       !is_exact_health_route(match)) {

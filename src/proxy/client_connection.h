@@ -60,7 +60,8 @@ class ClientConnection : public ConnectionHook {
 
   Worker& worker_;
   boost::asio::ip::tcp::socket socket_;
-  net::Deadline deadline_;
+  net::Deadline deadline_;           // guards socket_
+  net::Deadline upstream_deadline_;  // guards the upstream connection of the current exchange
   std::unique_ptr<net::Buffer> buffer_;
   std::shared_ptr<const Runtime> runtime_;
 
@@ -70,8 +71,12 @@ class ClientConnection : public ConnectionHook {
   http1::BodyPieces body_;
   std::optional<http1::RequestParser> parser_;
 
+  // Per-request state lives here rather than in coroutine frames: small frames are recycled
+  // by Asio's per-thread cache, large ones cost a malloc per request.
+  routing::MatchResult match_;
   http1::ResponseHead response_head_;
   http1::BodyPieces response_body_;
+  std::optional<http1::ResponseParser> response_;
 
   std::string out_;            // what goes to the client next: heads, local bodies
   std::string upstream_head_;  // what goes upstream next

@@ -210,12 +210,13 @@ Task<ClientConnection::After> ClientConnection::proxy_action(const CompiledRoute
   const bool body_in_hand = parser_->is_done();  // replayable on a fresh connection
   const bool idempotent = is_idempotent(head_.method);
 
-  net::Deadline upstream_deadline(worker_.deadlines());
+  auto& upstream_deadline = upstream_deadline_;
   std::unique_ptr<upstream::UpstreamConnection> connection;
   auto upstream_started = net::Clock::now();
   auto buffer = worker_.buffers().acquire();
-  std::optional<http1::ResponseParser> response;
+  auto& response = response_;
   auto release = [&](bool reuse) {
+    upstream_deadline.disarm();  // it must never outlive the socket it guards
     if (reuse)
       pool.give_back(std::move(connection));
     else
@@ -224,6 +225,7 @@ Task<ClientConnection::After> ClientConnection::proxy_action(const CompiledRoute
   };
 
   for (int attempt = 0;; ++attempt) {
+    upstream_deadline.disarm();  // a retry discarded the connection it guarded
     connection = pool.take_idle();
     if (connection && !idempotent && peer_closed(connection->socket)) {
       pool.discard(std::move(connection));

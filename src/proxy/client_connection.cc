@@ -16,6 +16,7 @@ namespace portico::proxy {
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using asio::ip::tcp;
+using namespace std::string_view_literals;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 ClientConnection::ClientConnection(Worker& worker, tcp::socket socket)
@@ -193,7 +194,7 @@ Task<ClientConnection::After> ClientConnection::serve_request() {
     out_.clear();
     std::string allow = "Allow: ";
     allow += match.allow;
-    allow += "\r\n";
+    allow += "\r\n"sv;
     after = co_await reply_local(405, {}, "method_not_allowed", allow);
   } else {
     route = &runtime_->routes[match.route_index];
@@ -226,15 +227,15 @@ Task<ClientConnection::After> ClientConnection::respond_health() {
   status_ = 200;
   auto after = co_await finish_local_body(close_after_ ? After::Close : After::KeepAlive);
   out_.clear();
-  out_ += "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ";
+  out_ += "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "sv;
   out_ += std::to_string(body.size());
-  out_ += "\r\n";
+  out_ += "\r\n"sv;
   out_ += runtime_->config->server.request_id_header;
-  out_ += ": ";
+  out_ += ": "sv;
   out_ += request_id_;
-  out_ += "\r\n";
-  if (after != After::KeepAlive) out_ += "Connection: close\r\n";
-  out_ += "\r\n";
+  out_ += "\r\n"sv;
+  if (after != After::KeepAlive) out_ += "Connection: close\r\n"sv;
+  out_ += "\r\n"sv;
   if (head_.method != "HEAD") out_ += body;
   iov_.clear();
   iov_.push_back(asio::buffer(out_));
@@ -310,19 +311,19 @@ void append_number(std::string& out, std::uint64_t n) {
 }
 
 void append_status_line(std::string& out, int status, std::string_view fallback_reason = {}) {
-  out += "HTTP/1.1 ";
+  out += "HTTP/1.1 "sv;
   append_number(out, static_cast<std::uint64_t>(status));
   out += ' ';
   auto reason = core::reason_phrase(status);
   out += (reason == "Unknown" && !fallback_reason.empty()) ? fallback_reason : reason;
-  out += "\r\n";
+  out += "\r\n"sv;
 }
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
   out += name;
-  out += ": ";
+  out += ": "sv;
   out += value;
-  out += "\r\n";
+  out += "\r\n"sv;
 }
 
 }  // namespace
@@ -364,16 +365,16 @@ Task<ClientConnection::After> ClientConnection::reply_local(int status, std::str
   out_.clear();
   append_status_line(out_, status);
   append_field(out_, "Content-Type", "application/json");
-  out_ += "Content-Length: ";
+  out_ += "Content-Length: "sv;
   append_number(out_, body.size());
-  out_ += "\r\n";
+  out_ += "\r\n"sv;
   append_field(out_,
                runtime_ ? std::string_view(runtime_->config->server.request_id_header)
                         : std::string_view("X-Correlation-ID"),
                request_id_);
   out_ += extra_headers;
-  if (closing) out_ += "Connection: close\r\n";
-  out_ += "\r\n";
+  if (closing) out_ += "Connection: close\r\n"sv;
+  out_ += "\r\n"sv;
   if (head_.method != "HEAD") out_ += body;
   iov_.clear();
   iov_.push_back(asio::buffer(out_));
@@ -393,12 +394,12 @@ Task<ClientConnection::After> ClientConnection::respond_action(const CompiledRou
   }
   for (const auto& [name, value] : route.response_headers) append_field(out_, name, value);
   if (!has_type) append_field(out_, "Content-Type", "text/plain; charset=utf-8");
-  out_ += "Content-Length: ";
+  out_ += "Content-Length: "sv;
   append_number(out_, route.respond_body.size());
-  out_ += "\r\n";
+  out_ += "\r\n"sv;
   append_field(out_, runtime_->config->server.request_id_header, request_id_);
-  if (after != After::KeepAlive) out_ += "Connection: close\r\n";
-  out_ += "\r\n";
+  if (after != After::KeepAlive) out_ += "Connection: close\r\n"sv;
+  out_ += "\r\n"sv;
   iov_.clear();
   iov_.push_back(asio::buffer(out_));
   bool bodyless = head_.method == "HEAD" || route.respond_status == 204 ||

@@ -47,7 +47,36 @@ class ClientConnection : public ConnectionHook {
   Task<After> respond_action(const CompiledRoute& route);
   Task<After> respond_health();
   bool is_exact_health_route(const routing::MatchResult& match) const;
+  // The proxy action and its phases (proxy_action.cc). A phase either lets the exchange go
+  // on, asks for a retry on a fresh connection, or says how the gateway answers instead.
+  enum class Step { Next, Retry, Answer, Abort };
+  struct StepResult {
+    Step step = Step::Next;
+    int status = 0;
+    std::string_view tag;      // the access log's `error`
+    std::string_view message;  // the error body's message; empty: the status's default
+
+    static StepResult next() { return {}; }
+    static StepResult retry() { return {Step::Retry, 0, {}, {}}; }
+    static StepResult fail(int status, std::string_view tag, std::string_view message = {}) {
+      return {Step::Answer, status, tag, message};
+    }
+    static StepResult abort(int status, std::string_view tag) {
+      return {Step::Abort, status, tag, {}};
+    }
+  };
   Task<After> proxy_action(const CompiledRoute& route, const routing::MatchResult& match);
+  Task<StepResult> open_connection();
+  Task<StepResult> send_request(const CompiledRoute& route, const routing::MatchResult& match,
+                                bool can_retry);
+  Task<StepResult> stream_request_body();
+  Task<StepResult> read_response_head(bool can_retry);
+  Task<After> relay_response(const CompiledRoute& route);
+  Task<After> answer(const StepResult& result);
+  void start_response_parser();
+  void build_response_head(const CompiledRoute& route, bool bodyless,
+                           boost::optional<std::uint64_t> length, bool reframe);
+  void end_exchange(bool reuse);
   Task<After> finish_local_body(After after);
   Task<bool> write_all(boost::asio::ip::tcp::socket& socket);
   Task<> lingering_close();
@@ -77,6 +106,19 @@ class ClientConnection : public ConnectionHook {
   http1::ResponseHead response_head_;
   http1::BodyPieces response_body_;
   std::optional<http1::ResponseParser> response_;
+
+  // The upstream side of the current proxy exchange.
+  struct Exchange {
+    const UpstreamRuntime* upstream = nullptr;
+    const TargetRuntime* target = nullptr;
+    upstream::ConnectionPool* pool = nullptr;
+    std::unique_ptr<upstream::UpstreamConnection> connection;
+    std::unique_ptr<net::Buffer> buffer;  // what the upstream sent, not yet relayed
+    config::Duration request_timeout{};
+    bool chunked_body = false;  // the request body goes upstream chunked
+    bool reused = false;        // the connection came from the pool
+  };
+  Exchange exchange_;
 
   std::string out_;            // what goes to the client next: heads, local bodies
   std::string upstream_head_;  // what goes upstream next

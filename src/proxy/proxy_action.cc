@@ -18,6 +18,7 @@ namespace portico::proxy {
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using asio::ip::tcp;
+using namespace std::string_view_literals;
 
 namespace {
 
@@ -41,6 +42,13 @@ void append_number(std::string& out, std::uint64_t n) {
   char digits[24];
   auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
   out.append(digits, end);
+}
+
+void append_header(std::string& out, std::string_view name, std::string_view value) {
+  out += name;
+  out += ": "sv;
+  out += value;
+  out += crlf;
 }
 
 bool named_in(const config::HeaderList& list, std::string_view name) {
@@ -87,7 +95,7 @@ void ClientConnection::build_upstream_head(const CompiledRoute& route,
     out += '?';
     out += head_.query;  // byte for byte as the client sent it
   }
-  out += " HTTP/1.1\r\n";
+  out += " HTTP/1.1\r\n"sv;
 
   bool trusted =
       !server.trusted_proxies.empty() && is_trusted(server.trusted_proxies, peer_address_);
@@ -108,62 +116,51 @@ void ClientConnection::build_upstream_head(const CompiledRoute& route,
         core::iequals(name, server.request_id_header) || named_in(route.set_headers, name) ||
         named_in(route.remove_headers, name))
       continue;
-    out += name;
-    out += ": ";
-    out += f.value;
-    out += crlf;
+    append_header(out, name, f.value);
   }
   if (host.empty()) {
-    out += "Host: ";
+    out += "Host: "sv;
     out += target.key;
     out += crlf;
   }
   // X-Forwarded-For is appended to only when the peer is a trusted proxy; otherwise the
   // client's own claim is replaced, as are the other forwarding headers.
-  out += "X-Forwarded-For: ";
+  out += "X-Forwarded-For: "sv;
   if (trusted && !client_xff.empty()) {
     out += client_xff;
-    out += ", ";
+    out += ", "sv;
   }
   out += peer_ip_;
   out += crlf;
   std::string_view proto = trusted && !client_proto.empty() ? client_proto : "http";
-  out += "X-Forwarded-Proto: ";
+  out += "X-Forwarded-Proto: "sv;
   out += proto;
   out += crlf;
   if (!host.empty()) {
-    out += "X-Forwarded-Host: ";
+    out += "X-Forwarded-Host: "sv;
     out += host;
     out += crlf;
   }
-  out += "Forwarded: for=";
+  out += "Forwarded: for="sv;
   append_forwarded_node(out, client_ip_);
   if (!host.empty()) {
-    out += ";host=\"";
+    out += ";host=\""sv;
     out += host;
     out += '"';
   }
-  out += ";proto=";
+  out += ";proto="sv;
   out += proto;
   out += crlf;
-  out += server.request_id_header;
-  out += ": ";
-  out += request_id_;
-  out += crlf;
-  for (const auto& [name, value] : route.set_headers) {
-    out += name;
-    out += ": ";
-    out += value;
-    out += crlf;
-  }
+  append_header(out, server.request_id_header, request_id_);
+  for (const auto& [name, value] : route.set_headers) append_header(out, name, value);
   if (chunked_body) {
-    out += "Transfer-Encoding: chunked\r\n";
+    out += "Transfer-Encoding: chunked\r\n"sv;
   } else if (auto length = parser_->content_length(); length && *length > 0) {
-    out += "Content-Length: ";
+    out += "Content-Length: "sv;
     append_number(out, *length);
     out += crlf;
   } else if (head_.method == "POST" || head_.method == "PUT" || head_.method == "PATCH") {
-    out += "Content-Length: 0\r\n";
+    out += "Content-Length: 0\r\n"sv;
   }
   out += crlf;
 }
@@ -181,19 +178,38 @@ void ClientConnection::append_body_pieces(const http1::BodyPieces& body, bool ch
   if (chunked && last) iov_.push_back(asio::buffer(last_chunk));
 }
 
+Task<ClientConnection::After> ClientConnection::answer(const StepResult& result) {
+  if (result.step == Step::Abort) {
+    status_ = result.status;
+    error_tag_ = result.tag;
+    co_return After::Abort;
+  }
+  co_return co_await reply_local(result.status, result.message, result.tag);
+}
+
+void ClientConnection::end_exchange(bool reuse) {
+  upstream_deadline_.disarm();  // it must never outlive the socket it guards
+  auto& pool = *exchange_.pool;
+  if (reuse)
+    pool.give_back(std::move(exchange_.connection));
+  else
+    pool.discard(std::move(exchange_.connection));
+  worker_.buffers().release(std::move(exchange_.buffer));
+}
+
 Task<ClientConnection::After> ClientConnection::proxy_action(const CompiledRoute& route,
                                                              const routing::MatchResult& match) {
   const auto& upstream = runtime_->upstreams[route.upstream];
-  const auto& limits = runtime_->limits();
   upstream_name_ = upstream.name;
   if (upstream.targets.empty())
     co_return co_await reply_local(503, "the upstream has no targets", "no_target");
   auto target_index = worker_.pick_target(route.upstream);
-  const auto& target = upstream.targets[target_index];
-  target_key_ = target.key;
-  auto& pool = worker_.pool(route.upstream, target_index);
-  auto request_timeout = route.timeout.value_or(upstream.timeouts.request);
-  bool chunked_body = parser_->chunked();
+  exchange_.upstream = &upstream;
+  exchange_.target = &upstream.targets[target_index];
+  exchange_.pool = &worker_.pool(route.upstream, target_index);
+  exchange_.request_timeout = route.timeout.value_or(upstream.timeouts.request);
+  exchange_.chunked_body = parser_->chunked();
+  target_key_ = exchange_.target->key;
 
   // Body bytes that came with the head are parsed now so they leave in the same write.
   boost::system::error_code ec;
@@ -207,216 +223,190 @@ Task<ClientConnection::After> ClientConnection::proxy_action(const CompiledRoute
     if (ec == http::error::body_limit) co_return co_await reply_local(413, {}, "body_too_large");
     if (ec) co_return co_await reply_local(400, {}, "malformed_body");
   }
-  const bool body_in_hand = parser_->is_done();  // replayable on a fresh connection
+  // A request whose body is all in hand can be sent again on a fresh connection when a pooled
+  // one turns out to have been closed by the upstream.
+  const bool replayable = parser_->is_done();
   const bool idempotent = is_idempotent(head_.method);
 
-  auto& upstream_deadline = upstream_deadline_;
-  std::unique_ptr<upstream::UpstreamConnection> connection;
   auto upstream_started = net::Clock::now();
-  auto buffer = worker_.buffers().acquire();
-  auto& response = response_;
-  auto release = [&](bool reuse) {
-    upstream_deadline.disarm();  // it must never outlive the socket it guards
-    if (reuse)
-      pool.give_back(std::move(connection));
-    else
-      pool.discard(std::move(connection));
-    worker_.buffers().release(std::move(buffer));
-  };
-
+  exchange_.buffer = worker_.buffers().acquire();
   for (int attempt = 0;; ++attempt) {
-    upstream_deadline.disarm();  // a retry discarded the connection it guarded
-    connection = pool.take_idle();
-    if (connection && !idempotent && peer_closed(connection->socket)) {
-      pool.discard(std::move(connection));
-      connection = pool.take_idle();
+    auto opened = co_await open_connection();
+    if (opened.step != Step::Next) {
+      end_exchange(false);
+      co_return co_await answer(opened);
     }
-    const bool reused = connection != nullptr;
-    if (!connection && !pool.can_open()) {
-      // At max_connections: wait (up to the connect timeout) for one to come back or close.
-      asio::steady_timer wait(worker_.io(), upstream.timeouts.connect);
-      pool.add_waiter(wait);
-      auto [wait_ec] = co_await wait.async_wait(use_tuple);
-      pool.remove_waiter(wait);
-      connection = pool.take_idle();
-      if (!connection && !pool.can_open()) {
-        release(false);
-        co_return co_await reply_local(503, "upstream connection limit reached", "pool_full");
-      }
+    bool can_retry = exchange_.reused && attempt == 0 && replayable;
+    auto sent = co_await send_request(route, match, can_retry);
+    if (sent.step == Step::Next) {
+      sent = co_await read_response_head(can_retry && idempotent);
+      if (sent.step == Step::Next) break;
     }
-    if (!connection) {
-      connection = std::make_unique<upstream::UpstreamConnection>(worker_.io().get_executor());
-      pool.opened();
-      upstream_deadline.arm(connection->socket, upstream.timeouts.connect);
-      auto [connect_ec] = co_await connection->socket.async_connect(target.endpoint, use_tuple);
-      upstream_deadline.disarm();
-      if (connect_ec || upstream_deadline.fired()) {
-        bool timed_out = upstream_deadline.fired();
-        release(false);
-        if (timed_out)
-          co_return co_await reply_local(504, "upstream connect timed out", "connect_timeout");
-        co_return co_await reply_local(502, {}, "connect_failure");
-      }
-      boost::system::error_code ignored;
-      connection->socket.set_option(tcp::no_delay(true), ignored);
-    }
-
-    build_upstream_head(route, match, target, chunked_body);
-    iov_.clear();
-    iov_.push_back(asio::buffer(upstream_head_));
-    append_body_pieces(body_, chunked_body, parser_->is_done());
-    upstream_deadline.arm(connection->socket, request_timeout);
-    bool sent = co_await write_all(connection->socket);
-    bool can_retry = reused && attempt == 0 && body_in_hand;
-    if (!sent && !upstream_deadline.fired()) {
-      if (can_retry) {
-        pool.discard(std::move(connection));
-        continue;  // a keep-alive connection the upstream had closed
-      }
-      release(false);
-      co_return co_await reply_local(502, {}, "upstream_write_failed");
-    }
-
-    if (!parser_->is_done() && parser_->expects_continue() && head_.version == 11) {
-      static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
-      iov_.clear();
-      iov_.push_back(asio::buffer(continue_line));
-      if (!co_await write_all(socket_)) {
-        release(false);
-        co_return After::Abort;
-      }
-    }
-    // Stream the rest of the request body: read a buffer's worth, forward it, repeat.
-    while (!parser_->is_done()) {
-      buffer_->compact();
-      deadline_.arm(socket_, limits.idle_timeout);
-      auto [read_ec, n] = co_await socket_.async_read_some(
-          asio::buffer(buffer_->write_ptr(), buffer_->space()), use_tuple);
-      deadline_.disarm();
-      if (read_ec || deadline_.fired()) {
-        release(false);
-        status_ = 400;
-        error_tag_ = "client_body_incomplete";
-        co_return After::Abort;
-      }
-      buffer_->end += n;
-      body_.clear();
-      auto consumed = parser_->put(asio::buffer(buffer_->read_ptr(), buffer_->size()), ec);
-      buffer_->begin += consumed;
-      bytes_in_ += consumed;
-      if (ec == http::error::need_more) ec = {};
-      if (ec) {
-        release(false);
-        if (ec == http::error::body_limit)
-          co_return co_await reply_local(413, {}, "body_too_large");
-        co_return co_await reply_local(400, {}, "malformed_body");
-      }
-      iov_.clear();
-      append_body_pieces(body_, chunked_body, parser_->is_done());
-      if (iov_.empty()) continue;
-      upstream_deadline.arm(connection->socket, request_timeout);
-      if (!co_await write_all(connection->socket)) {
-        bool timed_out = upstream_deadline.fired();
-        release(false);
-        if (timed_out) co_return co_await reply_local(504, {}, "upstream_timeout");
-        co_return co_await reply_local(502, {}, "upstream_write_failed");
-      }
-    }
-
-    // Read the response head; 1xx interim responses are skipped.
-    response_head_.clear();
-    response_body_.clear();
-    buffer->reset();
-    response.emplace(response_head_, response_body_);
-    response->header_limit(static_cast<std::uint32_t>(buffer->capacity - 1));
-    response->body_limit(boost::none);
-    response->eager(false);
-    if (head_.method == "HEAD") response->skip(true);
-    upstream_deadline.arm(connection->socket, request_timeout);
-    bool head_done = false, retry = false;
-    const char* failure = nullptr;
-    while (!head_done) {
-      auto [read_ec, n] = co_await connection->socket.async_read_some(
-          asio::buffer(buffer->write_ptr(), buffer->space()), use_tuple);
-      if (upstream_deadline.fired()) {
-        failure = "upstream_timeout";
-        break;
-      }
-      if (read_ec) {
-        if (can_retry && !response->got_some() && buffer->size() == 0 && idempotent) retry = true;
-        failure = "upstream_reset";
-        break;
-      }
-      buffer->end += n;
-      while (buffer->size() > 0) {
-        auto used = response->put(asio::buffer(buffer->read_ptr(), buffer->size()), ec);
-        buffer->begin += used;
-        if (ec == http::error::need_more) {
-          ec = {};
-          break;
-        }
-        if (ec) break;
-        if (response->is_header_done()) {
-          if (response_head_.status >= 100 && response_head_.status < 200 &&
-              response_head_.status != 101) {
-            response_head_.clear();
-            response.emplace(response_head_, response_body_);
-            response->header_limit(static_cast<std::uint32_t>(buffer->capacity - 1));
-            response->body_limit(boost::none);
-            response->eager(false);
-            if (head_.method == "HEAD") response->skip(true);
-            continue;
-          }
-          head_done = true;
-          break;
-        }
-      }
-      if (ec) {
-        failure = "upstream_malformed";
-        break;
-      }
-      if (!head_done) {
-        buffer->compact();
-        if (buffer->space() == 0) {
-          failure = "upstream_malformed";
-          break;
-        }
-      }
-    }
-    if (retry) {
-      pool.discard(std::move(connection));
-      buffer->reset();
+    if (sent.step == Step::Retry) {
+      upstream_deadline_.disarm();
+      exchange_.pool->discard(std::move(exchange_.connection));
+      exchange_.buffer->reset();
       continue;
     }
-    if (failure) {
-      release(false);
-      if (std::string_view(failure) == "upstream_timeout")
-        co_return co_await reply_local(504, {}, failure);
-      co_return co_await reply_local(502, {}, failure);
-    }
-    break;
+    end_exchange(false);
+    co_return co_await answer(sent);
   }
-  upstream_deadline.disarm();
   upstream_ms_ =
       std::chrono::duration<double, std::milli>(net::Clock::now() - upstream_started).count();
+  co_return co_await relay_response(route);
+}
 
-  // The response head toward the client.
-  auto& rp = *response;
-  const int status = response_head_.status;
-  status_ = status;
-  const bool bodyless = head_.method == "HEAD" || status == 204 || status == 304;
-  const auto length = rp.content_length();
-  bool reframe = false;
-  if (!bodyless && !length) {
-    if (head_.version == 11)
-      reframe = true;  // chunked, or close-delimited, becomes chunked
-    else
-      close_after_ = true;
+Task<ClientConnection::StepResult> ClientConnection::open_connection() {
+  auto& pool = *exchange_.pool;
+  const auto& timeouts = exchange_.upstream->timeouts;
+  exchange_.connection = pool.take_idle();
+  // A pooled connection the upstream closed would fail a request we cannot replay safely.
+  if (exchange_.connection && !is_idempotent(head_.method) &&
+      peer_closed(exchange_.connection->socket)) {
+    pool.discard(std::move(exchange_.connection));
+    exchange_.connection = pool.take_idle();
   }
+  if (!exchange_.connection && !pool.can_open()) {
+    // At max_connections: wait (up to the connect timeout) for one to come back or close.
+    asio::steady_timer wait(worker_.io(), timeouts.connect);
+    pool.add_waiter(wait);
+    co_await wait.async_wait(use_tuple);  // cancelled (woken) or expired: look again
+    pool.remove_waiter(wait);
+    exchange_.connection = pool.take_idle();
+    if (!exchange_.connection && !pool.can_open())
+      co_return StepResult::fail(503, "pool_full", "upstream connection limit reached");
+  }
+  exchange_.reused = exchange_.connection != nullptr;
+  if (exchange_.reused) co_return StepResult::next();
+
+  auto& connection = exchange_.connection;
+  connection = std::make_unique<upstream::UpstreamConnection>(worker_.io().get_executor());
+  pool.opened();
+  upstream_deadline_.arm(connection->socket, timeouts.connect);
+  auto [ec] = co_await connection->socket.async_connect(exchange_.target->endpoint, use_tuple);
+  upstream_deadline_.disarm();
+  if (upstream_deadline_.fired())
+    co_return StepResult::fail(504, "connect_timeout", "upstream connect timed out");
+  if (ec) co_return StepResult::fail(502, "connect_failure");
+  boost::system::error_code ignored;
+  connection->socket.set_option(tcp::no_delay(true), ignored);
+  co_return StepResult::next();
+}
+
+Task<ClientConnection::StepResult> ClientConnection::send_request(const CompiledRoute& route,
+                                                                  const routing::MatchResult& match,
+                                                                  bool can_retry) {
+  auto& socket = exchange_.connection->socket;
+  build_upstream_head(route, match, *exchange_.target, exchange_.chunked_body);
+  iov_.clear();
+  iov_.push_back(asio::buffer(upstream_head_));
+  append_body_pieces(body_, exchange_.chunked_body, parser_->is_done());
+  upstream_deadline_.arm(socket, exchange_.request_timeout);
+  if (!co_await write_all(socket)) {
+    if (upstream_deadline_.fired()) co_return StepResult::fail(504, "upstream_timeout");
+    // A keep-alive connection the upstream had closed: try a fresh one.
+    if (can_retry) co_return StepResult::retry();
+    co_return StepResult::fail(502, "upstream_write_failed");
+  }
+  if (parser_->is_done()) co_return StepResult::next();
+
+  // curl and others wait for this before sending a large body; the gateway streams it, so it
+  // can invite the body at once.
+  if (parser_->expects_continue() && head_.version == 11) {
+    static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+    iov_.clear();
+    iov_.push_back(asio::buffer(continue_line));
+    if (!co_await write_all(socket_)) co_return StepResult::abort(400, "client_gone");
+  }
+  co_return co_await stream_request_body();
+}
+
+Task<ClientConnection::StepResult> ClientConnection::stream_request_body() {
+  // Read a buffer's worth from the client, forward it, repeat: memory stays flat.
+  const auto& limits = runtime_->limits();
+  auto& upstream_socket = exchange_.connection->socket;
+  boost::system::error_code ec;
+  while (!parser_->is_done()) {
+    buffer_->compact();
+    deadline_.arm(socket_, limits.idle_timeout);
+    auto [read_ec, n] = co_await socket_.async_read_some(
+        asio::buffer(buffer_->write_ptr(), buffer_->space()), use_tuple);
+    deadline_.disarm();
+    if (read_ec || deadline_.fired()) co_return StepResult::abort(400, "client_body_incomplete");
+    buffer_->end += n;
+    body_.clear();
+    auto consumed = parser_->put(asio::buffer(buffer_->read_ptr(), buffer_->size()), ec);
+    buffer_->begin += consumed;
+    bytes_in_ += consumed;
+    if (ec == http::error::need_more) ec = {};
+    if (ec == http::error::body_limit) co_return StepResult::fail(413, "body_too_large");
+    if (ec) co_return StepResult::fail(400, "malformed_body");
+    iov_.clear();
+    append_body_pieces(body_, exchange_.chunked_body, parser_->is_done());
+    if (iov_.empty()) continue;
+    upstream_deadline_.arm(upstream_socket, exchange_.request_timeout);
+    if (!co_await write_all(upstream_socket)) {
+      if (upstream_deadline_.fired()) co_return StepResult::fail(504, "upstream_timeout");
+      co_return StepResult::fail(502, "upstream_write_failed");
+    }
+  }
+  co_return StepResult::next();
+}
+
+void ClientConnection::start_response_parser() {
+  response_head_.clear();
+  response_body_.clear();
+  response_.emplace(response_head_, response_body_);
+  response_->header_limit(static_cast<std::uint32_t>(exchange_.buffer->capacity - 1));
+  response_->body_limit(boost::none);
+  response_->eager(false);
+  if (head_.method == "HEAD") response_->skip(true);
+}
+
+Task<ClientConnection::StepResult> ClientConnection::read_response_head(bool can_retry) {
+  auto& buffer = *exchange_.buffer;
+  auto& socket = exchange_.connection->socket;
+  buffer.reset();
+  start_response_parser();
+  upstream_deadline_.arm(socket, exchange_.request_timeout);
+  boost::system::error_code ec;
+  for (;;) {
+    auto [read_ec, n] = co_await socket.async_read_some(
+        asio::buffer(buffer.write_ptr(), buffer.space()), use_tuple);
+    if (upstream_deadline_.fired()) co_return StepResult::fail(504, "upstream_timeout");
+    if (read_ec) {
+      // Closed before a single byte: the pooled connection was stale, not the request bad.
+      if (can_retry && !response_->got_some() && buffer.size() == 0) co_return StepResult::retry();
+      co_return StepResult::fail(502, "upstream_reset");
+    }
+    buffer.end += n;
+    while (buffer.size() > 0) {
+      auto used = response_->put(asio::buffer(buffer.read_ptr(), buffer.size()), ec);
+      buffer.begin += used;
+      if (ec == http::error::need_more) break;
+      if (ec) co_return StepResult::fail(502, "upstream_malformed");
+      if (!response_->is_header_done()) continue;
+      // Interim 1xx answers (103 Early Hints...) are not relayed; the final one follows.
+      int status = response_head_.status;
+      if (status >= 100 && status < 200 && status != 101) {
+        start_response_parser();
+        continue;
+      }
+      upstream_deadline_.disarm();
+      co_return StepResult::next();
+    }
+    buffer.compact();
+    if (buffer.space() == 0) co_return StepResult::fail(502, "upstream_malformed");
+  }
+}
+
+void ClientConnection::build_response_head(const CompiledRoute& route, bool bodyless,
+                                           boost::optional<std::uint64_t> length, bool reframe) {
   const auto& server = runtime_->config->server;
+  const int status = response_head_.status;
   remove_hop_by_hop(response_head_.fields);
   out_.clear();
-  out_ += "HTTP/1.1 ";
+  out_ += "HTTP/1.1 "sv;
   append_number(out_, static_cast<std::uint64_t>(status));
   out_ += ' ';
   auto reason = core::reason_phrase(status);
@@ -426,38 +416,49 @@ Task<ClientConnection::After> ClientConnection::proxy_action(const CompiledRoute
     if ((!bodyless && core::iequals(f.name, "content-length")) ||
         core::iequals(f.name, server.request_id_header) || named_in(route.response_headers, f.name))
       continue;
-    out_ += f.name;
-    out_ += ": ";
-    out_ += f.value;
-    out_ += crlf;
+    append_header(out_, f.name, f.value);
   }
-  for (const auto& [name, value] : route.response_headers) {
-    out_ += name;
-    out_ += ": ";
-    out_ += value;
-    out_ += crlf;
-  }
-  out_ += server.request_id_header;
-  out_ += ": ";
-  out_ += request_id_;
-  out_ += crlf;
+  for (const auto& [name, value] : route.response_headers) append_header(out_, name, value);
+  append_header(out_, server.request_id_header, request_id_);
   if (!bodyless && length) {
-    out_ += "Content-Length: ";
+    out_ += "Content-Length: "sv;
     append_number(out_, *length);
     out_ += crlf;
   } else if (reframe) {
-    out_ += "Transfer-Encoding: chunked\r\n";
+    out_ += "Transfer-Encoding: chunked\r\n"sv;
   }
-  if (close_after_) out_ += "Connection: close\r\n";
+  if (close_after_) out_ += "Connection: close\r\n"sv;
   out_ += crlf;
+}
+
+Task<ClientConnection::After> ClientConnection::relay_response(const CompiledRoute& route) {
+  const auto& limits = runtime_->limits();
+  auto& rp = *response_;
+  auto& buffer = *exchange_.buffer;
+  auto& upstream_socket = exchange_.connection->socket;
+  const int status = response_head_.status;
+  status_ = status;
+  const bool bodyless = head_.method == "HEAD" || status == 204 || status == 304;
+  const auto length = rp.content_length();
+  // Without a length, a chunked or close-delimited body goes to HTTP/1.1 clients chunked; an
+  // HTTP/1.0 client learns the end from the connection closing.
+  bool reframe = false;
+  if (!bodyless && !length) {
+    if (head_.version == 11)
+      reframe = true;
+    else
+      close_after_ = true;
+  }
+  build_response_head(route, bodyless, length, reframe);
 
   // Body bytes that came with the head go in the same write as the head.
+  boost::system::error_code ec;
   rp.eager(true);
   response_body_.clear();
   bool upstream_ok = true;
-  if (!rp.is_done() && buffer->size() > 0) {
-    auto used = rp.put(asio::buffer(buffer->read_ptr(), buffer->size()), ec);
-    buffer->begin += used;
+  if (!rp.is_done() && buffer.size() > 0) {
+    auto used = rp.put(asio::buffer(buffer.read_ptr(), buffer.size()), ec);
+    buffer.begin += used;
     if (ec && ec != http::error::need_more) upstream_ok = false;
   }
   iov_.clear();
@@ -468,21 +469,21 @@ Task<ClientConnection::After> ClientConnection::proxy_action(const CompiledRoute
   deadline_.disarm();
 
   while (client_ok && upstream_ok && !rp.is_done()) {
-    buffer->compact();
-    upstream_deadline.arm(connection->socket, request_timeout);
-    auto [read_ec, n] = co_await connection->socket.async_read_some(
-        asio::buffer(buffer->write_ptr(), buffer->space()), use_tuple);
-    upstream_deadline.disarm();
+    buffer.compact();
+    upstream_deadline_.arm(upstream_socket, exchange_.request_timeout);
+    auto [read_ec, n] = co_await upstream_socket.async_read_some(
+        asio::buffer(buffer.write_ptr(), buffer.space()), use_tuple);
+    upstream_deadline_.disarm();
     response_body_.clear();
     if (read_ec == asio::error::eof && rp.need_eof()) {
       rp.put_eof(ec);
-    } else if (read_ec || upstream_deadline.fired()) {
+    } else if (read_ec || upstream_deadline_.fired()) {
       upstream_ok = false;
       break;
     } else {
-      buffer->end += n;
-      auto used = rp.put(asio::buffer(buffer->read_ptr(), buffer->size()), ec);
-      buffer->begin += used;
+      buffer.end += n;
+      auto used = rp.put(asio::buffer(buffer.read_ptr(), buffer.size()), ec);
+      buffer.begin += used;
       if (ec == http::error::need_more) ec = {};
       if (ec) {
         upstream_ok = false;
@@ -497,9 +498,11 @@ Task<ClientConnection::After> ClientConnection::proxy_action(const CompiledRoute
     deadline_.disarm();
   }
 
+  // Reused only when the exchange ended cleanly: whole request sent, whole response read,
+  // nothing extra received, and the upstream did not ask to close.
   const bool reusable = upstream_ok && rp.is_done() && rp.keep_alive() && parser_->is_done() &&
-                        buffer->size() == 0 && !rp.need_eof();
-  release(reusable);
+                        buffer.size() == 0 && !rp.need_eof();
+  end_exchange(reusable);
   if (!upstream_ok) error_tag_ = "upstream_body_incomplete";
   // Once any response byte reached the client, a broken exchange can only be signalled by
   // closing the connection.

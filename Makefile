@@ -66,8 +66,10 @@ test-asan: deps
 	cmake -S . -B build-asan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DPORTICO_SANITIZE=address
 	tests="$(call targets_of,build-asan,test)"; \
 	if [[ -z "$$tests" ]]; then echo "test-asan: no *_test targets"; exit 0; fi; \
-	ninja -C build-asan -j$(JOBS) $$tests; \
+	ninja -C build-asan -j$(JOBS) $$tests portico; \
 	$(ASAN_ENV) ctest --test-dir build-asan --output-on-failure -j$(JOBS)
+	@echo "test-asan: end-to-end suite (without the 1 GiB transfers) against the ASan+UBSan gateway"
+	$(ASAN_ENV) PORTICO_BIN=$(CURDIR)/build-asan/portico $(PYTHON) -m pytest tests/e2e -q -p no:cacheprovider -m "not slow"
 
 test-tsan: deps
 	cmake -S . -B build-tsan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DPORTICO_SANITIZE=thread

@@ -43,10 +43,10 @@ Worker::Worker(unsigned index, unsigned worker_count, std::shared_ptr<const Runt
                std::shared_ptr<observability::AccessLogWriter> access_log)
     : index_(index),
       worker_count_(worker_count),
-      io_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
       runtime_(std::move(runtime)),
       access_log_writer_(std::move(access_log)),
       buffers_(buffer_size_for(*runtime_)),
+      io_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
       sweep_timer_(io_) {
   if (access_log_writer_)
     access_log_ = std::make_unique<observability::AccessLogBuffer>(access_log_writer_);

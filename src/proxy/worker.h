@@ -82,20 +82,18 @@ class Worker {
   void rebuild_upstream_state();
   void sync_listeners(const std::vector<config::Endpoint>& addresses);
 
+  // Declaration order is destruction order, reversed: connections still suspended when the
+  // loop stops are destroyed with io_, and they touch the buffers, deadlines, metrics and
+  // connection list on the way out, so those are declared before io_. Sockets (acceptors,
+  // pools) are declared after it, so they close while it still runs.
   unsigned index_;
   unsigned worker_count_;
-  boost::asio::io_context io_;
   std::shared_ptr<const Runtime> runtime_;
   std::shared_ptr<observability::AccessLogWriter> access_log_writer_;
   std::unique_ptr<observability::AccessLogBuffer> access_log_;
   net::BufferPool buffers_;
   net::DeadlineList deadlines_;
   observability::MetricsShard metrics_;
-  boost::asio::steady_timer sweep_timer_;
-  std::vector<std::pair<std::string, std::unique_ptr<boost::asio::ip::tcp::acceptor>>> acceptors_;
-  std::unordered_map<std::string, std::unique_ptr<upstream::ConnectionPool>> pools_;
-  std::vector<std::vector<upstream::ConnectionPool*>> upstream_pools_;  // [upstream][target]
-  std::vector<RoundRobin> balancers_;
   boost::intrusive::list<ClientConnection, boost::intrusive::base_hook<ConnectionHook>,
                          boost::intrusive::constant_time_size<false>>
       connections_;
@@ -104,6 +102,13 @@ class Worker {
   std::uint64_t request_counter_ = 0;
   unsigned sweeps_ = 0;
   bool draining_ = false;
+
+  boost::asio::io_context io_;
+  boost::asio::steady_timer sweep_timer_;
+  std::vector<std::pair<std::string, std::unique_ptr<boost::asio::ip::tcp::acceptor>>> acceptors_;
+  std::unordered_map<std::string, std::unique_ptr<upstream::ConnectionPool>> pools_;
+  std::vector<std::vector<upstream::ConnectionPool*>> upstream_pools_;  // [upstream][target]
+  std::vector<RoundRobin> balancers_;
   std::thread thread_;
 };
 

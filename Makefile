@@ -3,8 +3,9 @@
 #
 #   make build      Release build in build/ (cmake -G Ninja, ninja -j$(JOBS))
 #   make run        build, then the quickstart: three demo services + the gateway (Ctrl-C stops)
-#   make test       everything CI runs: unit tests (Release, ASan+UBSan, TSan), a fuzz smoke run,
-#                   then the end-to-end suite (pytest's summary is the last line)
+#   make test       everything CI runs: unit tests (Release, ASan+UBSan, TSan), the end-to-end
+#                   suite against the ASan and TSan gateways, a fuzz smoke run, then the whole
+#                   end-to-end suite on the Release build (pytest's summary is the last line)
 #   make test-unit  unit tests of the Release build only
 #   make test-e2e   end-to-end tests only (add E2E_ARGS='-m "not slow"' to skip the 1 GiB ones)
 #   make bench      load benchmark against nginx and haproxy; writes bench/RESULTS.md
@@ -75,8 +76,10 @@ test-tsan: deps
 	cmake -S . -B build-tsan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DPORTICO_SANITIZE=thread
 	tests="$(call targets_of,build-tsan,test)"; \
 	if [[ -z "$$tests" ]]; then echo "test-tsan: no *_test targets"; exit 0; fi; \
-	ninja -C build-tsan -j$(JOBS) $$tests; \
+	ninja -C build-tsan -j$(JOBS) $$tests portico; \
 	$(TSAN_ENV) ctest --test-dir build-tsan --output-on-failure -j$(JOBS)
+	@echo "test-tsan: end-to-end suite (without the 1 GiB transfers) against the TSan gateway"
+	$(TSAN_ENV) PORTICO_BIN=$(CURDIR)/build-tsan/portico $(PYTHON) -m pytest tests/e2e -q -p no:cacheprovider -m "not slow"
 
 # Fuzz targets built with clang++ in build-fuzz/ and run $(FUZZ_SECONDS) s each (scripts/fuzz.sh;
 # skipped when clang++ is missing).

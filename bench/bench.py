@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "tests" / "support"))
 import portico_testing as pt  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+LOAD_AT_START = os.getloadavg()
 UPSTREAM_POOL = 256  # nginx `keepalive` / the size every proxy may keep toward the backend
 
 
@@ -284,6 +285,8 @@ def machine_notes(binary):
                                               tool_version(["haproxy", "-v"]),
                                               tool_version(["wrk", "-v"])),
         "Portico: %s (commit %s)" % (tool_version([str(binary), "version"]), commit),
+        "Load average when the run started: %.2f %.2f %.2f (other work on the machine shows up as "
+        "noise between rounds)" % LOAD_AT_START,
     ]
 
 
@@ -291,7 +294,18 @@ def fmt(v, spec):
     return "n/a" if v is None or v != v else format(v, spec)
 
 
-def write_report(path, args, results, idle, notes, peers):
+def exit_text(code):
+    if code is None:
+        return "?"
+    if code < 0:
+        try:
+            return "signal %s" % signal.Signals(-code).name
+        except ValueError:
+            return "signal %d" % -code
+    return "code %d" % code
+
+
+def write_report(path, args, results, idle, notes, peers, dead=None):
     lines = ["# Portico benchmark results", "",
              "Run on %s by `make bench` (bench/run.sh)." % datetime.datetime.now().strftime("%Y-%m-%d %H:%M %Z").strip(),
              "", "## Machine", ""]
@@ -339,6 +353,11 @@ def write_report(path, args, results, idle, notes, peers):
             "%s %s" % (p, "/".join("%.0f" % r["rps"] for r in results.get((p, conns), [])))
             for p in peers if results.get((p, conns))))
         lines.append("")
+    if dead:
+        lines += ["## Peers that stopped during the run", ""]
+        lines += ["- %s: %s; its rows above hold only the rounds before that." % (p, why)
+                  for p, why in dead.items()]
+        lines.append("")
     if idle:
         lines += ["## Idle keep-alive connections", "",
                   "%d client connections, each after one request, held open; RSS of the proxy process." % args.idle,
@@ -379,6 +398,7 @@ def main():
     procs = {}
     results = {}
     idle = {}
+    dead = {}
     try:
         backend = start_backend(tmp)
         procs["direct"] = backend
@@ -395,7 +415,22 @@ def main():
         for rnd in range(1, args.rounds + 1):
             for conns in args.conns:
                 for peer in args.peers:
-                    r = measure(procs[peer], conns, args.duration, args.warmup)
+                    if peer in dead:
+                        continue
+                    if procs[peer].proc.poll() is not None:
+                        dead[peer] = "exited with %s before round %d c%d" % (
+                            exit_text(procs[peer].proc.returncode), rnd, conns)
+                        print("bench: %s %s" % (peer, dead[peer]), flush=True)
+                        continue
+                    try:
+                        r = measure(procs[peer], conns, args.duration, args.warmup)
+                    except (OSError, RuntimeError) as e:
+                        procs[peer].proc.poll()
+                        dead[peer] = "died during round %d c%d (%s)" % (
+                            rnd, conns, exit_text(procs[peer].proc.returncode) if
+                            procs[peer].proc.returncode is not None else e)
+                        print("bench: %s %s" % (peer, dead[peer]), flush=True)
+                        continue
                     results.setdefault((peer, conns), []).append(r)
                     print("round %d c%-4d %-12s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  %8.0f req/CPU-s  "
                           "rss %6.1f MiB%s" % (rnd, conns, peer, r["rps"], r["p50"], r["p99"],
@@ -407,13 +442,13 @@ def main():
                 if peer == "haproxy" and HAPROXY_MAXCONN() < args.idle + 10:
                     print("idle haproxy: skipped, maxconn %d under the open-file limit" % HAPROXY_MAXCONN())
                     continue
-                if peer in procs:
+                if peer in procs and peer not in dead and procs[peer].proc.poll() is None:
                     idle[peer] = idle_connections_rss(procs[peer], args.idle)
                     print("idle %s: %s" % (peer, idle[peer]), flush=True)
     finally:
         for p in procs.values():
             p.stop()
-    write_report(args.out, args, results, idle, machine_notes(binary), args.peers)
+    write_report(args.out, args, results, idle, machine_notes(binary), args.peers, dead)
     print("bench: wrote %s" % args.out)
     shutil.rmtree(tmp, ignore_errors=True)
 

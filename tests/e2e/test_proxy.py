@@ -295,3 +295,29 @@ def test_1gib_download_streams_with_bounded_memory(big_gw, chunked):
     assert got.hexdigest() == upstream_server.expected_sha256(GIB)
     hwm = pt.vm_hwm_kib(big_gw.pid)
     assert hwm < RSS_LIMIT_KIB, "gateway peak RSS %d KiB" % hwm
+
+
+def test_idle_upstream_connections_expire_while_others_stay_in_use(gateway, upstream):
+    # Four pooled connections age past timeouts.idle while one of them keeps being reused:
+    # the pool must close the expired ones and go on serving with the fresh one.
+    up = upstream("pool-up")
+    gw = gateway(pt.make_config(upstreams="up:\n  targets: [%s]\n  timeouts: {idle: 1s}" % up.url,
+                                routes="- name: all\n  match: {prefix: /}\n  upstream: up",
+                                workers=1))
+    import threading
+    burst = [threading.Thread(target=requests.get, args=(gw.url + "/slow?ms=300",),
+                              kwargs={"timeout": 5}) for _ in range(4)]
+    for t in burst:
+        t.start()
+    for t in burst:
+        t.join()
+    start = time.monotonic()
+    statuses = []
+    while time.monotonic() - start < 3.5:
+        try:
+            statuses.append(requests.get(gw.url + "/echo", timeout=3).status_code)
+        except requests.RequestException as e:
+            statuses.append(repr(e))
+        time.sleep(0.2)
+    assert gw.proc.poll() is None, "gateway died (exit %s)" % gw.proc.returncode
+    assert set(statuses) == {200}, statuses

@@ -21,6 +21,13 @@ import portico_testing as pt  # noqa: E402
 TEST_TIME_LIMIT = 240  # seconds; a hung test fails instead of hanging the suite
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, "rep_" + report.when, report)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: gigabyte transfers (deselect with -m 'not slow')")
 
@@ -55,6 +62,15 @@ class _Launcher:
         self.started.append(up)
         return up
 
+    def print_gateway_logs(self, limit=4000):
+        """Shows what each gateway wrote to stderr (sanitizer reports, errors) in a failure."""
+        for p in self.started:
+            if isinstance(p, pt.Gateway):
+                code = p.proc.poll()
+                print("--- portico pid %d (%s), stderr tail ---" % (
+                    p.pid, "running" if code is None else "exit %s" % code))
+                print(p.stderr_text()[-limit:])
+
     def close(self):
         for p in reversed(self.started):
             try:
@@ -64,9 +80,12 @@ class _Launcher:
 
 
 @pytest.fixture
-def _launcher(tmp_path_factory):
+def _launcher(request, tmp_path_factory):
     launcher = _Launcher(tmp_path_factory)
     yield launcher
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        launcher.print_gateway_logs()
     launcher.close()
 
 

@@ -1,12 +1,25 @@
 #include "net/buffer_pool.h"
 
+#include <sys/mman.h>
+
 #include <cstring>
+#include <new>
 
 namespace portico::net {
 
+Buffer::Buffer(std::size_t size) : capacity(size) {
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  data = static_cast<char*>(p);
+}
+
+Buffer::~Buffer() {
+  ::munmap(data, capacity);
+}
+
 void Buffer::compact() {
   if (begin == 0) return;
-  std::memmove(data.get(), data.get() + begin, end - begin);
+  std::memmove(data, data + begin, end - begin);
   end -= begin;
   begin = 0;
 }

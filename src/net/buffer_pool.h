@@ -8,15 +8,20 @@
 
 namespace portico::net {
 
+// Each buffer is its own anonymous mapping: only the pages a connection actually touched count
+// toward RSS, and a released buffer goes back to the kernel instead of fragmenting the heap.
 struct Buffer {
-  explicit Buffer(std::size_t capacity) : data(new char[capacity]), capacity(capacity) {}
-  std::unique_ptr<char[]> data;
+  explicit Buffer(std::size_t capacity);
+  ~Buffer();
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  char* data;
   std::size_t capacity;
   std::size_t begin = 0;  // first unconsumed byte
   std::size_t end = 0;    // one past the last received byte
   std::size_t size() const { return end - begin; }
-  char* read_ptr() { return data.get() + begin; }
-  char* write_ptr() { return data.get() + end; }
+  char* read_ptr() { return data + begin; }
+  char* write_ptr() { return data + end; }
   std::size_t space() const { return capacity - end; }
   void reset() { begin = end = 0; }
   // Moves unconsumed bytes to the front so the next read has the most room.
@@ -25,7 +30,7 @@ struct Buffer {
 
 class BufferPool {
  public:
-  explicit BufferPool(std::size_t buffer_size, std::size_t max_idle = 1024)
+  explicit BufferPool(std::size_t buffer_size, std::size_t max_idle = 64)
       : buffer_size_(buffer_size), max_idle_(max_idle) {}
   std::unique_ptr<Buffer> acquire();
   void release(std::unique_ptr<Buffer> buffer);

@@ -54,16 +54,13 @@ void ClientConnection::close_if_idle() {
 Task<> ClientConnection::run() {
   for (;;) {
     if (!buffer_ || buffer_->size() == 0) {
-      // Between requests the connection holds no buffer: idle keep-alive costs only a socket.
-      if (buffer_) worker_.buffers().release(std::move(buffer_));
       if (worker_.draining()) break;
-      idle_ = true;
-      deadline_.arm(socket_, worker_.runtime()->limits().idle_timeout);
-      auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, use_tuple);
-      idle_ = false;
-      deadline_.disarm();
-      if (ec || deadline_.fired() || worker_.draining()) break;
-      buffer_ = worker_.buffers().acquire();
+      auto next = buffer_ ? co_await wait_hot() : Wait::Cold;
+      if (next == Wait::Close) break;
+      if (next == Wait::Cold) {
+        if (!co_await wait_cold()) break;
+        buffer_ = worker_.buffers().acquire();
+      }
     }
     auto after = co_await serve_request();
     if (after == After::Abort) break;
@@ -75,6 +72,38 @@ Task<> ClientConnection::run() {
   boost::system::error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
+}
+
+Task<ClientConnection::Wait> ClientConnection::wait_hot() {
+  // Right after a response the next request usually follows within a round trip: reading
+  // straight into the buffer we hold costs one recv, where waiting for readiness first would
+  // cost an epoll_ctl too. A connection that stays quiet gives its buffer back.
+  static constexpr std::chrono::milliseconds hot_wait{100};
+  idle_ = true;
+  buffer_->reset();
+  deadline_.arm(socket_, hot_wait);
+  auto [ec, n] = co_await socket_.async_read_some(
+      asio::buffer(buffer_->write_ptr(), buffer_->space()), use_tuple);
+  idle_ = false;
+  deadline_.disarm();
+  if (!ec) {
+    buffer_->end += n;
+    co_return Wait::Ready;
+  }
+  if (deadline_.fired() && ec == asio::error::operation_aborted && !worker_.draining())
+    co_return Wait::Cold;
+  co_return Wait::Close;
+}
+
+Task<bool> ClientConnection::wait_cold() {
+  // A quiet keep-alive connection holds no buffer: idle connections cost only a socket.
+  if (buffer_) worker_.buffers().release(std::move(buffer_));
+  idle_ = true;
+  deadline_.arm(socket_, worker_.runtime()->limits().idle_timeout);
+  auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, use_tuple);
+  idle_ = false;
+  deadline_.disarm();
+  co_return !ec && !deadline_.fired() && !worker_.draining();
 }
 
 Task<> ClientConnection::lingering_close() {

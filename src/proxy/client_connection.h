@@ -40,6 +40,10 @@ class ClientConnection : public ConnectionHook {
   // How a request ended, for the connection loop.
   enum class After { KeepAlive, Close, Abort };
 
+  // How the wait for the next request on a keep-alive connection ended.
+  enum class Wait { Ready, Cold, Close };
+  Task<Wait> wait_hot();   // read at once into the buffer still held
+  Task<bool> wait_cold();  // no buffer; wait for readiness up to idle_timeout
   Task<After> serve_request();
   Task<After> read_head();
   Task<After> reply_local(int status, std::string_view message, std::string_view error_tag,

@@ -42,16 +42,19 @@ void ConnectionPool::discard(std::unique_ptr<UpstreamConnection> connection) {
 }
 
 void ConnectionPool::sweep(Clock::time_point now, std::chrono::milliseconds idle_timeout) {
-  auto expired = [&](const std::unique_ptr<UpstreamConnection>& c) {
-    return now - c->idle_since >= idle_timeout;
-  };
-  auto first = std::remove_if(idle_.begin(), idle_.end(), expired);
-  for (auto it = first; it != idle_.end(); ++it) {
-    boost::system::error_code ignored;
-    (*it)->socket.close(ignored);
-    --open_;
+  // Oldest connections sit at the front (give_back appends), but check every one anyway.
+  std::size_t kept = 0;
+  for (auto& connection : idle_) {
+    if (now - connection->idle_since >= idle_timeout) {
+      boost::system::error_code ignored;
+      connection->socket.close(ignored);
+      --open_;
+    } else {
+      idle_[kept++] = std::move(connection);
+    }
   }
-  idle_.erase(first, idle_.end());
+  idle_.resize(kept);
+  if (kept < open_ && !waiters_.empty()) wake_one();
 }
 
 }  // namespace portico::upstream

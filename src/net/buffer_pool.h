@@ -30,7 +30,7 @@ struct Buffer {
 
 class BufferPool {
  public:
-  explicit BufferPool(std::size_t buffer_size, std::size_t max_idle = 64)
+  explicit BufferPool(std::size_t buffer_size, std::size_t max_idle = 1024)
       : buffer_size_(buffer_size), max_idle_(max_idle) {}
   std::unique_ptr<Buffer> acquire();
   void release(std::unique_ptr<Buffer> buffer);

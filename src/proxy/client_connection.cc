@@ -95,6 +95,15 @@ Task<ClientConnection::Wait> ClientConnection::wait_hot() {
   co_return Wait::Close;
 }
 
+void ClientConnection::append_connection_header(bool closing) {
+  // HTTP/1.1 keeps connections open unless told; an HTTP/1.0 client that asked for keep-alive
+  // must hear it confirmed, or it waits for the close.
+  if (closing)
+    out_ += "Connection: close\r\n"sv;
+  else if (head_.version == 10)
+    out_ += "Connection: keep-alive\r\n"sv;
+}
+
 void ClientConnection::release_scratch() {
   auto release = [](auto& container) {
     container.clear();
@@ -282,7 +291,7 @@ Task<ClientConnection::After> ClientConnection::respond_health() {
   out_ += ": "sv;
   out_ += request_id_;
   out_ += "\r\n"sv;
-  if (after != After::KeepAlive) out_ += "Connection: close\r\n"sv;
+  append_connection_header(after != After::KeepAlive);
   out_ += "\r\n"sv;
   if (head_.method != "HEAD") out_ += body;
   iov_.clear();
@@ -421,7 +430,7 @@ Task<ClientConnection::After> ClientConnection::reply_local(int status, std::str
                         : std::string_view("X-Correlation-ID"),
                request_id_);
   out_ += extra_headers;
-  if (closing) out_ += "Connection: close\r\n"sv;
+  append_connection_header(closing);
   out_ += "\r\n"sv;
   if (head_.method != "HEAD") out_ += body;
   iov_.clear();
@@ -446,7 +455,7 @@ Task<ClientConnection::After> ClientConnection::respond_action(const CompiledRou
   append_number(out_, route.respond_body.size());
   out_ += "\r\n"sv;
   append_field(out_, runtime_->config->server.request_id_header, request_id_);
-  if (after != After::KeepAlive) out_ += "Connection: close\r\n"sv;
+  append_connection_header(after != After::KeepAlive);
   out_ += "\r\n"sv;
   iov_.clear();
   iov_.push_back(asio::buffer(out_));

@@ -45,6 +45,7 @@ class ClientConnection : public ConnectionHook {
   Task<Wait> wait_hot();   // read at once into the buffer still held
   Task<bool> wait_cold();  // no buffer; wait for readiness up to idle_timeout
   void release_scratch();
+  void append_connection_header(bool closing);
   Task<After> serve_request();
   Task<After> read_head();
   Task<After> reply_local(int status, std::string_view message, std::string_view error_tag,

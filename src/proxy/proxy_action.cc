@@ -427,7 +427,7 @@ void ClientConnection::build_response_head(const CompiledRoute& route, bool body
   } else if (reframe) {
     out_ += "Transfer-Encoding: chunked\r\n"sv;
   }
-  if (close_after_) out_ += "Connection: close\r\n"sv;
+  append_connection_header(close_after_);
   out_ += crlf;
 }
 

@@ -32,6 +32,7 @@ import portico_testing as pt  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 LOAD_AT_START = os.getloadavg()
+NOTES_MARKER = "<!-- Notes below this line are written by hand; bench.py keeps them when it rewrites the tables. -->"
 UPSTREAM_POOL = 256  # nginx `keepalive` / the size every proxy may keep toward the backend
 
 
@@ -372,7 +373,11 @@ def write_report(path, args, results, idle, notes, peers, dead=None):
             lines.append("| %s | %d | %.1f | %.1f | %.2f |" % (peer, r["open"], r["before_kib"] / 1024,
                                                                r["rss_kib"] / 1024, per))
         lines.append("")
-    Path(path).write_text("\n".join(lines))
+    # Hand-written analysis below the marker survives a rerun.
+    old = Path(path).read_text() if Path(path).exists() else ""
+    if NOTES_MARKER in old:
+        lines += ["", NOTES_MARKER + old.split(NOTES_MARKER, 1)[1].rstrip("\n")]
+    Path(path).write_text("\n".join(lines) + "\n")
 
 
 def main():

@@ -25,7 +25,18 @@ class NameRegistry {
   std::vector<std::string> names_;
 };
 
-enum class Method : std::uint8_t { Get, Head, Post, Put, Delete, Patch, Options, Connect, Trace, Other };
+enum class Method : std::uint8_t {
+  Get,
+  Head,
+  Post,
+  Put,
+  Delete,
+  Patch,
+  Options,
+  Connect,
+  Trace,
+  Other
+};
 inline constexpr std::size_t method_count = 10;
 Method method_from(std::string_view method);
 std::string_view method_name(Method m);
@@ -77,7 +88,6 @@ struct ProcessCounters {
 
 // Prometheus text exposition (version 0.0.4) of the summed shards.
 void render_prometheus(std::string& out, const MetricsShard& total,
-                       const std::vector<std::string>& route_names,
-                       const ProcessCounters& process);
+                       const std::vector<std::string>& route_names, const ProcessCounters& process);
 
 }  // namespace portico::observability

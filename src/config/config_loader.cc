@@ -160,9 +160,17 @@ void read_config(YamlReader& r, const Field& root, Config& config) {
 std::string ConfigError::to_string() const {
   std::string out;
   if (!file.empty()) out += file;
-  if (mark.line > 0) out += ":" + std::to_string(mark.line) + ":" + std::to_string(mark.column);
+  if (mark.line > 0) {
+    out += ':';
+    out += std::to_string(mark.line);
+    out += ':';
+    out += std::to_string(mark.column);
+  }
   if (!out.empty()) out += ": ";
-  if (!key_path.empty()) out += key_path + ": ";
+  if (!key_path.empty()) {
+    out += key_path;
+    out += ": ";
+  }
   out += message;
   return out;
 }

@@ -21,12 +21,13 @@ void write(Level level, std::string_view tag, std::string_view message) {
   std::time_t seconds = ms / 1000;
   std::tm utc{};
   gmtime_r(&seconds, &utc);
-  char stamp[40];
+  char stamp[64];
   std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
                 utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
                 static_cast<int>(ms % 1000));
-  std::string line =
-      std::string(stamp) + " " + std::string(tag) + " " + std::string(message) + "\n";
+  std::string line;
+  line.reserve(64 + tag.size() + message.size());
+  line.append(stamp).append(" ").append(tag).append(" ").append(message).append("\n");
   std::lock_guard lock(write_mutex);
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);

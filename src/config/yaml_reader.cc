@@ -526,14 +526,15 @@ std::optional<std::string> YamlReader::url(const std::optional<Field>& field,
   return std::nullopt;
 }
 
-std::optional<std::vector<std::string>> YamlReader::strings(const std::optional<Field>& field,
-                                                            bool scalar_ok) {
+std::optional<std::vector<std::string>> YamlReader::each_item(
+    const std::optional<Field>& field, bool scalar_ok,
+    std::optional<std::string> (YamlReader::*read_item)(const std::optional<Field>&)) {
   auto items = list(field, scalar_ok);
   if (!items) return std::nullopt;
   std::vector<std::string> out;
   bool failed = false;
   for (const auto& item : *items) {
-    if (auto value = non_empty(item))
+    if (auto value = (this->*read_item)(item))
       out.push_back(std::move(*value));
     else
       failed = true;
@@ -542,20 +543,14 @@ std::optional<std::vector<std::string>> YamlReader::strings(const std::optional<
   return out;
 }
 
+std::optional<std::vector<std::string>> YamlReader::strings(const std::optional<Field>& field,
+                                                            bool scalar_ok) {
+  return each_item(field, scalar_ok, &YamlReader::non_empty);
+}
+
 std::optional<std::vector<std::string>> YamlReader::header_names(
     const std::optional<Field>& field) {
-  auto items = list(field, true);
-  if (!items) return std::nullopt;
-  std::vector<std::string> out;
-  bool failed = false;
-  for (const auto& item : *items) {
-    if (auto value = header_name(item))
-      out.push_back(std::move(*value));
-    else
-      failed = true;
-  }
-  if (failed) return std::nullopt;
-  return out;
+  return each_item(field, true, &YamlReader::header_name);
 }
 
 std::optional<HeaderList> YamlReader::string_map(const std::optional<Field>& field,

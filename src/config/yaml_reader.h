@@ -97,6 +97,10 @@ class YamlReader {
 
  private:
   std::optional<std::string> substitute(const Field& field, const std::string& raw);
+  // Every item of a list read with `read_item`; nullopt when any item failed (each reported).
+  std::optional<std::vector<std::string>> each_item(
+      const std::optional<Field>& field, bool scalar_ok,
+      std::optional<std::string> (YamlReader::*read_item)(const std::optional<Field>&));
 
   std::string file_;
   const EnvLookup& env_;

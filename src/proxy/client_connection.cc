@@ -248,7 +248,6 @@ Task<ClientConnection::After> ClientConnection::serve_request() {
   } else if (match.status == routing::MatchStatus::NotFound) {
     after = co_await reply_local(404, {}, "no_route");
   } else if (match.status == routing::MatchStatus::MethodNotAllowed) {
-    out_.clear();
     std::string allow = "Allow: ";
     allow += match.allow;
     allow += "\r\n"sv;

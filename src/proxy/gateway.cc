@@ -80,7 +80,7 @@ int Gateway::run() {
                                       : std::max(1u, std::thread::hardware_concurrency());
   try {
     for (unsigned i = 0; i < count; ++i) {
-      workers_.push_back(std::make_unique<Worker>(i, count, runtime, access_log_));
+      workers_.push_back(std::make_unique<Worker>(count, runtime, access_log_));
       workers_.back()->listen(server.listen);
     }
     if (runtime->config->admin.listen) {

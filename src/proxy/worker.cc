@@ -39,10 +39,9 @@ std::size_t buffer_size_for(const Runtime& runtime) {
 
 }  // namespace
 
-Worker::Worker(unsigned index, unsigned worker_count, std::shared_ptr<const Runtime> runtime,
+Worker::Worker(unsigned worker_count, std::shared_ptr<const Runtime> runtime,
                std::shared_ptr<observability::AccessLogWriter> access_log)
-    : index_(index),
-      worker_count_(worker_count),
+    : worker_count_(worker_count),
       runtime_(std::move(runtime)),
       access_log_writer_(std::move(access_log)),
       buffers_(buffer_size_for(*runtime_)),

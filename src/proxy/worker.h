@@ -39,7 +39,7 @@ class RoundRobin {
 
 class Worker {
  public:
-  Worker(unsigned index, unsigned worker_count, std::shared_ptr<const Runtime> runtime,
+  Worker(unsigned worker_count, std::shared_ptr<const Runtime> runtime,
          std::shared_ptr<observability::AccessLogWriter> access_log);
   ~Worker();
 
@@ -86,7 +86,6 @@ class Worker {
   // loop stops are destroyed with io_, and they touch the buffers, deadlines, metrics and
   // connection list on the way out, so those are declared before io_. Sockets (acceptors,
   // pools) are declared after it, so they close while it still runs.
-  unsigned index_;
   unsigned worker_count_;
   std::shared_ptr<const Runtime> runtime_;
   std::shared_ptr<observability::AccessLogWriter> access_log_writer_;

@@ -17,7 +17,6 @@ std::unique_ptr<UpstreamConnection> ConnectionPool::take_idle() {
 
 void ConnectionPool::give_back(std::unique_ptr<UpstreamConnection> connection) {
   connection->idle_since = Clock::now();
-  ++connection->exchanges;
   idle_.push_back(std::move(connection));
   wake_one();
 }
@@ -54,7 +53,6 @@ void ConnectionPool::sweep(Clock::time_point now, std::chrono::milliseconds idle
     }
   }
   idle_.resize(kept);
-  if (kept < open_ && !waiters_.empty()) wake_one();
 }
 
 }  // namespace portico::upstream

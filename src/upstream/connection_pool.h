@@ -20,7 +20,6 @@ struct UpstreamConnection {
   explicit UpstreamConnection(boost::asio::any_io_executor executor) : socket(executor) {}
   boost::asio::ip::tcp::socket socket;
   Clock::time_point idle_since{};
-  std::uint64_t exchanges = 0;  // > 0: reused, so a failure before any byte may be a stale close
 };
 
 class ConnectionPool {

@@ -451,3 +451,73 @@ def metric_value(text, name, **labels):
     found = [v for n, l, v in parse_metrics(text)
              if n == name and all(l.get(k) == str(x) for k, x in labels.items())]
     return sum(found) if found else None
+
+
+# --- upstream failure modes, black holes and the admin view of upstreams ---------------------
+
+def upstream_control(up, **changes):
+    """POST /control to a running upstream_server.py (see its docstring): mode=, ms=, status=,
+    health=, reset_stats=. Returns the new control state."""
+    r = requests.post(up.url + "/control", json=changes, timeout=5)
+    r.raise_for_status()
+    return r.json()
+
+
+def upstream_hits(up, path=None):
+    """Request heads the upstream received: on `path`, or in all (any mode, answered or not;
+    /stats and /control excluded)."""
+    stats = up.stats()
+    return stats["received"] if path is None else stats["paths"].get(path, 0)
+
+
+def target_key(up):
+    """How the gateway names a target in metrics, the admin API and the access log."""
+    return "127.0.0.1:%d" % up.port
+
+
+class Blackhole:
+    """A 127.0.0.1 listener whose accept queue is full, so that a new connect to it hangs
+    (the kernel drops the SYNs) like one to a black-holed host. Use as a context manager, or
+    call close()."""
+
+    def __init__(self, fillers=8):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(0)
+        self.port = self.sock.getsockname()[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.fillers = []
+        for _ in range(fillers):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", self.port))
+            self.fillers.append(s)
+        time.sleep(0.2)
+
+    def close(self):
+        for s in self.fillers:
+            s.close()
+        self.fillers = []
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def admin_upstreams(gw):
+    """GET /admin/upstreams on the admin listener: {name: upstream object}."""
+    r = requests.get(gw.admin_url + "/admin/upstreams", timeout=5)
+    r.raise_for_status()
+    return {u["name"]: u for u in r.json()["upstreams"]}
+
+
+def admin_target(gw, upstream_name, up):
+    """The /admin/upstreams entry of target `up` (an Upstream, or a "host:port" key)."""
+    key = up if isinstance(up, str) else target_key(up)
+    for t in admin_upstreams(gw)[upstream_name]["targets"]:
+        if t["target"] == key:
+            return t
+    raise KeyError("no target %s in upstream %s" % (key, upstream_name))

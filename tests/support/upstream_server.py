@@ -19,15 +19,38 @@ Endpoints:
     /chunked-echo             answers chunked with the request body, chunk by chunk as it arrives
     /stats                    JSON {connections, requests}: TCP connections accepted so far, requests served
     /status/{code}            answers that status
-    /health                   200 {"status": "ok"}
+    /health                   {"status": "ok"} with the configured health status (default 200)
+    /partial?bytes=N&ms=M     200 with Content-Length 2N: sends N bytes, waits M ms (default 300),
+                              then resets the connection (RST): a response cut after bytes left
+    /reset                    reads the request, then resets the connection without answering
+    /hang?ms=N                reads the request and never answers; after N ms (default 30000, at
+                              most 30000) or when the peer closes, the connection is reset
+    /control                  GET: the control state as JSON; POST a JSON object to change it
+                              (only the members given change) and get the new state back:
+        {"mode": "ok"}                  normal answers (the default)
+        {"mode": "fail500"}             every path answers 500 JSON {name, status}; also
+                                        "fail502", "fail503", "fail504", or
+                                        {"mode": "fail", "status": N} for any status N
+        {"mode": "reset"}               every request is read, then the connection is reset
+        {"mode": "hang"}                every request is read and never answered (as /hang)
+        {"mode": "slow", "ms": N}       every request waits N ms, then is answered as usual
+        {"health": 500}                 the status /health answers in mode ok (default 200)
+        {"reset_stats": true}           zeroes the counters of /stats
+      The mode applies to every path except /control and /stats (so also to /health).
     anything else             200 JSON {path, query, method, name}
+
+/stats answers JSON {connections, requests, received, paths}: TCP connections accepted,
+requests answered, request heads received (any mode, answered or not), and {path: count} of
+received request heads. /stats and /control requests are not counted in received or paths.
 """
 
 import argparse
 import hashlib
 import json
 import socket
+import select
 import socketserver
+import struct
 import sys
 import threading
 import time
@@ -71,15 +94,75 @@ class Stats:
         self.lock = threading.Lock()
         self.connections = 0
         self.requests = 0
+        self.received = 0
+        self.paths = {}
 
     def add(self, connections=0, requests=0):
         with self.lock:
             self.connections += connections
             self.requests += requests
 
+    def receive(self, path):
+        with self.lock:
+            self.received += 1
+            self.paths[path] = self.paths.get(path, 0) + 1
+
+    def reset(self):
+        with self.lock:
+            self.connections = self.requests = self.received = 0
+            self.paths = {}
+
     def snapshot(self):
         with self.lock:
-            return {"connections": self.connections, "requests": self.requests}
+            return {"connections": self.connections, "requests": self.requests,
+                    "received": self.received, "paths": dict(self.paths)}
+
+
+MAX_HANG_MS = 30000
+FAIL_MODES = {"fail500": 500, "fail502": 502, "fail503": 503, "fail504": 504}
+MODES = ("ok", "fail", "reset", "hang", "slow") + tuple(FAIL_MODES)
+
+
+class Control:
+    """Failure modes switched on at runtime with POST /control."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.mode = "ok"
+        self.status = 500
+        self.ms = 0
+        self.health = 200
+
+    def snapshot(self):
+        with self.lock:
+            return {"mode": self.mode, "status": self.status, "ms": self.ms,
+                    "health": self.health}
+
+    def update(self, obj):
+        if not isinstance(obj, dict):
+            raise BadRequest("control body must be a JSON object")
+        try:
+            self._update(obj)
+        except (TypeError, ValueError) as e:
+            raise BadRequest("bad control value: %s" % e)
+
+    def _update(self, obj):
+        with self.lock:
+            mode, status, ms, health = self.mode, self.status, self.ms, self.health
+            if "mode" in obj:
+                mode = obj["mode"]
+                if mode not in MODES:
+                    raise BadRequest("mode must be one of " + ", ".join(MODES))
+                status = FAIL_MODES.get(mode, status)
+            if "status" in obj:
+                status = int(obj["status"])
+            if "ms" in obj:
+                ms = int(obj["ms"])
+            if "health" in obj:
+                health = int(obj["health"])
+            if not (100 <= status <= 599 and 100 <= health <= 599 and ms >= 0):
+                raise BadRequest("status/health must be 100..599 and ms >= 0")
+            self.mode, self.status, self.ms, self.health = mode, status, ms, health
 
 
 REASONS = {
@@ -203,6 +286,39 @@ class Handler(socketserver.StreamRequestHandler):
     def setup(self):
         super().setup()
         self.server.stats.add(connections=1)
+        self.was_reset = False
+
+    def reset_connection(self):
+        """Closes the connection with an RST (SO_LINGER 0) instead of a FIN."""
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.was_reset = True
+        self.rfile.close()  # the socket closes for real only when its file objects are closed
+        self.connection.close()
+
+    def hang(self, ms):
+        """Answers nothing for `ms` (bounded) or until the peer closes; then resets."""
+        deadline = time.monotonic() + min(max(ms, 0), MAX_HANG_MS) / 1000.0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            readable, _, _ = select.select([self.connection], [], [], min(left, 0.1))
+            if readable:
+                try:
+                    if not self.connection.recv(65536, socket.MSG_PEEK):
+                        break  # the peer closed
+                    self.connection.recv(65536)  # discard whatever else it sends
+                except OSError:
+                    break
+        self.reset_connection()
+
+    def finish(self):
+        if self.was_reset:
+            return
+        super().finish()
 
     # -- wire helpers --------------------------------------------------------------------
 
@@ -280,10 +396,14 @@ class Handler(socketserver.StreamRequestHandler):
                     return
                 conn = (req.header("Connection") or "").lower()
                 keep_alive = "close" not in conn and (req.version == "HTTP/1.1" or "keep-alive" in conn)
+                if req.path not in ("/stats", "/control"):
+                    self.server.stats.receive(req.path)
                 try:
                     keep_alive = self.dispatch(req, body, keep_alive)
                 except BadRequest as e:
                     self.send_raw_error(400, str(e))
+                    return
+                if self.was_reset:
                     return
                 self.server.stats.add(requests=1)
                 if not keep_alive:
@@ -305,6 +425,23 @@ class Handler(socketserver.StreamRequestHandler):
         path = req.path
         p = req.params
         name = self.server.name
+        if path not in ("/stats", "/control"):
+            control = self.server.control.snapshot()
+            mode = control["mode"]
+            if mode == "slow":
+                time.sleep(control["ms"] / 1000.0)
+            elif mode in ("reset", "hang"):
+                body.drain()
+                if mode == "reset":
+                    self.reset_connection()
+                else:
+                    self.hang(MAX_HANG_MS)
+                return False
+            elif mode != "ok":
+                body.drain()
+                self.send_json(req, control["status"], {"name": name, "status": control["status"]},
+                               keep_alive)
+                return keep_alive
         if path == "/echo" or path.startswith("/echo/"):
             n, digest = body.drain()
             self.send_json(req, 200, {
@@ -371,7 +508,51 @@ class Handler(socketserver.StreamRequestHandler):
             self.send_json(req, code, {"name": name, "status": code}, keep_alive)
         elif path == "/health":
             body.drain()
-            self.send_json(req, 200, {"status": "ok", "name": name}, keep_alive)
+            health = self.server.control.snapshot()["health"]
+            self.send_json(req, health, {"status": "ok" if health < 400 else "failing",
+                                         "name": name}, keep_alive)
+        elif path == "/control":
+            if req.method == "POST":
+                size = 0
+                data = b""
+                while True:
+                    piece = body.read()
+                    if not piece:
+                        break
+                    size += len(piece)
+                    if size > 65536:
+                        raise BadRequest("control body too large")
+                    data += piece
+                try:
+                    obj = json.loads(data.decode() or "{}")
+                except ValueError:
+                    raise BadRequest("control body is not JSON")
+                if isinstance(obj, dict) and obj.get("reset_stats"):
+                    self.server.stats.reset()
+                self.server.control.update(obj)
+            else:
+                body.drain()
+            self.send_json(req, 200, self.server.control.snapshot(), keep_alive)
+        elif path == "/reset":
+            body.drain()
+            self.reset_connection()
+            return False
+        elif path == "/hang":
+            body.drain()
+            self.hang(int(p.get("ms", str(MAX_HANG_MS)) or 0))
+            return False
+        elif path == "/partial":
+            body.drain()
+            n = int(p.get("bytes", "1000") or 0)
+            ms = int(p.get("ms", "300") or 0)
+            self.send_head(200, [("Content-Type", "application/octet-stream"),
+                                 ("Content-Length", str(2 * n))], keep_alive)
+            if req.method != "HEAD":
+                for c in pattern_chunks(n):
+                    self.wfile.write(c)
+            time.sleep(ms / 1000.0)
+            self.reset_connection()
+            return False
         else:
             n, _ = body.drain()
             self.send_json(req, 200, {"name": name, "method": req.method, "path": req.path,
@@ -388,6 +569,7 @@ class Server(socketserver.ThreadingTCPServer):
     def __init__(self, addr, name):
         self.name = name
         self.stats = Stats()
+        self.control = Control()
         super().__init__(addr, Handler)
 
 

@@ -1,0 +1,299 @@
+#include "control/http_client.h"
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/url/parse.hpp>
+#include <charconv>
+#include <span>
+
+#include "control/dns_resolver.h"
+#include "control/socket_timeout.h"
+
+namespace portico::control {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+namespace urls = boost::urls;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+using Request = http::request<http::string_body>;
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::uint32_t max_header_bytes = 64 * 1024;
+constexpr int max_interim_responses = 8;  // 1xx before the real answer (103 Early Hints)
+
+HttpResult failure(std::string message) {
+  HttpResult result;
+  result.error = std::move(message);
+  return result;
+}
+
+// What a URL says about where and what to ask.
+struct Target {
+  bool tls = false;
+  std::string host;  // for DNS, SNI and the certificate check: no brackets, decoded
+  std::uint16_t port = 0;
+  std::string host_header;  // as written: "[::1]:8443"
+  std::string path;         // origin form: "/path?query"
+};
+
+// An error message, or empty when `out` is filled.
+std::string parse_url(std::string_view text, Target& out) {
+  auto parsed = urls::parse_uri(text);
+  if (!parsed) return "bad url";
+  const auto& url = *parsed;
+  if (url.scheme_id() == urls::scheme::https) {
+    out.tls = true;
+  } else if (url.scheme_id() != urls::scheme::http) {
+    return "bad url: scheme must be http or https";
+  }
+  if (!url.has_authority() || url.has_userinfo()) return "bad url";
+  switch (url.host_type()) {
+    case urls::host_type::ipv4:
+    case urls::host_type::ipv6:
+      out.host = url.host_address();
+      break;
+    case urls::host_type::name:
+      out.host = url.host_name();
+      break;
+    default:
+      return "bad url";
+  }
+  if (out.host.empty()) return "bad url: no host";
+  out.port = out.tls ? 443 : 80;
+  if (url.has_port() && !url.port().empty()) {
+    // port_number() wraps values past 65535, so the digits are read here.
+    auto digits = url.port();
+    unsigned long port = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (ec != std::errc{} || end != digits.data() + digits.size() || port == 0 || port > 65535)
+      return "bad url: bad port";
+    out.port = static_cast<std::uint16_t>(port);
+  }
+  out.host_header = url.encoded_host_and_port();
+  out.path = url.encoded_path();
+  if (out.path.empty()) out.path = "/";
+  if (url.has_query()) {
+    out.path += '?';
+    out.path += url.encoded_query();
+  }
+  return {};
+}
+
+bool is_token(std::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              std::string_view{"!#$%&'*+-.^_`|~"}.find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool is_field_value(std::string_view text) {
+  for (char c : text) {
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  }
+  return true;
+}
+
+// An error message, or empty when `out` is filled.
+std::string build_request(const HttpRequest& in, const Target& target, Request& out) {
+  if (!is_token(in.method)) return "bad method";
+  out.method_string(in.method);
+  out.target(target.path);
+  out.version(11);
+  out.set(http::field::host, target.host_header);
+  out.set(http::field::user_agent, "portico");
+  for (const auto& [name, value] : in.headers) {
+    if (!is_token(name) || !is_field_value(value)) return "bad header: " + name;
+    if (beast::iequals(name, "host") || beast::iequals(name, "user-agent")) {
+      out.set(name, value);
+    } else {
+      out.insert(name, value);
+    }
+  }
+  out.set(http::field::connection, "close");
+  out.body() = in.body;
+  out.prepare_payload();
+  return {};
+}
+
+std::shared_ptr<ssl::context> make_tls_context(const std::string& ca_file, error_code& ec) {
+  auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION);
+  context->set_verify_mode(ssl::verify_peer);
+  if (ca_file.empty()) {
+    context->set_default_verify_paths(ec);
+  } else {
+    context->load_verify_file(ca_file, ec);
+  }
+  return context;
+}
+
+std::string io_error(std::string_view what, const error_code& ec, const SocketTimeout& timeout) {
+  if (timeout.fired()) return "timed out";
+  return std::string{what} + ": " + ec.message();
+}
+
+// Tries each address in turn until one answers or the deadline closes the socket. An error
+// message, or empty once connected.
+asio::awaitable<std::string> connect(tcp::socket& socket, std::span<const tcp::endpoint> endpoints,
+                                     const SocketTimeout& timeout) {
+  error_code ec = asio::error::host_not_found;
+  for (const auto& endpoint : endpoints) {
+    if (timeout.fired()) break;
+    error_code ignored;
+    socket.close(ignored);
+    std::tie(ec) = co_await socket.async_connect(endpoint, use_tuple);
+    if (!ec) co_return std::string{};
+  }
+  co_return io_error("connect failed", ec, timeout);
+}
+
+template <class Stream>
+asio::awaitable<HttpResult> exchange(Stream& stream, const Request& request,
+                                     std::size_t max_body_bytes, const SocketTimeout& timeout) {
+  auto [write_ec, written] = co_await http::async_write(stream, request, use_tuple);
+  if (write_ec) co_return failure(io_error("write failed", write_ec, timeout));
+
+  beast::flat_buffer buffer;
+  for (int interim = 0;; ++interim) {
+    http::response_parser<http::string_body> parser;
+    parser.header_limit(max_header_bytes);
+    parser.body_limit(max_body_bytes);
+    if (request.method() == http::verb::head) parser.skip(true);
+    auto [ec, read] = co_await http::async_read(stream, buffer, parser, use_tuple);
+    if (ec == ssl::error::stream_truncated && parser.is_header_done() && parser.need_eof()) {
+      // A TLS peer that closes without close_notify, after a body that ends at the close.
+      ec = {};
+      parser.put_eof(ec);
+    }
+    if (ec) {
+      if (timeout.fired()) co_return failure("timed out");
+      if (ec == http::error::body_limit || ec == http::error::header_limit)
+        co_return failure("response too large");
+      if (ec == http::error::end_of_stream)
+        co_return failure("connection closed before a response");
+      if (ec.category() == http::make_error_code(http::error::bad_version).category())
+        co_return failure("bad response: " + ec.message());
+      co_return failure("read failed: " + ec.message());
+    }
+    auto& message = parser.get();
+    int status = message.result_int();
+    if (status >= 100 && status < 200 && status != 101 && interim < max_interim_responses) continue;
+    HttpResult result;
+    result.status = status;
+    for (const auto& field : message)
+      result.headers.emplace_back(field.name_string(), field.value());
+    result.body = std::move(message.body());
+    co_return result;
+  }
+}
+
+asio::awaitable<HttpResult> run_fetch(std::shared_ptr<ssl::context> system_tls,
+                                      HttpRequest request) {
+  try {
+    auto deadline = Clock::now() + request.timeout;
+    Target target;
+    if (auto error = parse_url(request.url, target); !error.empty()) co_return failure(error);
+    Request head;
+    if (auto error = build_request(request, target, head); !error.empty()) co_return failure(error);
+    auto resolved = co_await resolve_all(target.host, target.port, request.timeout);
+    if (!resolved.error.empty()) co_return failure(resolved.error);
+    auto executor = co_await asio::this_coro::executor;
+
+    if (!target.tls) {
+      tcp::socket socket{executor};
+      SocketTimeout timeout{socket, deadline};
+      if (auto error = co_await connect(socket, resolved.endpoints, timeout); !error.empty())
+        co_return failure(error);
+      co_return co_await exchange(socket, head, request.max_body_bytes, timeout);
+    }
+
+    auto tls = system_tls;
+    if (!request.ca_file.empty()) {
+      error_code ec;
+      tls = make_tls_context(request.ca_file, ec);
+      if (ec) co_return failure("bad ca file: " + ec.message());
+    }
+    ssl::stream<tcp::socket> stream{executor, *tls};
+    SocketTimeout timeout{stream.next_layer(), deadline};
+    if (auto error = co_await connect(stream.next_layer(), resolved.endpoints, timeout);
+        !error.empty())
+      co_return failure(error);
+    error_code ec;
+    asio::ip::make_address(target.host, ec);
+    bool is_name = bool(ec);  // SNI carries names only, never addresses
+    if (is_name && !SSL_set_tlsext_host_name(stream.native_handle(), target.host.c_str()))
+      co_return failure("tls handshake failed: bad server name");
+    stream.set_verify_callback(ssl::host_name_verification(target.host));
+    std::tie(ec) = co_await stream.async_handshake(ssl::stream_base::client, use_tuple);
+    if (ec) co_return failure(io_error("tls handshake failed", ec, timeout));
+    co_return co_await exchange(stream, head, request.max_body_bytes, timeout);
+  } catch (const std::exception& e) {
+    co_return failure(std::string{"internal error: "} + e.what());
+  }
+}
+
+asio::awaitable<HttpResult> run_fetch_from(tcp::socket& socket, tcp::endpoint endpoint,
+                                           const HttpRequest& request) {
+  try {
+    auto deadline = Clock::now() + request.timeout;
+    Target target;
+    if (auto error = parse_url(request.url, target); !error.empty()) co_return failure(error);
+    if (target.tls) co_return failure("bad url: fetch_from speaks plain http only");
+    Request head;
+    if (auto error = build_request(request, target, head); !error.empty()) co_return failure(error);
+    SocketTimeout timeout{socket, deadline};
+    if (auto error = co_await connect(socket, {&endpoint, 1}, timeout); !error.empty())
+      co_return failure(error);
+    co_return co_await exchange(socket, head, request.max_body_bytes, timeout);
+  } catch (const std::exception& e) {
+    co_return failure(std::string{"internal error: "} + e.what());
+  }
+}
+
+}  // namespace
+
+std::string_view HttpResult::header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (beast::iequals(key, name)) return value;
+  }
+  return {};
+}
+
+HttpClient::HttpClient() {
+  error_code ignored;  // without a system store every https fetch fails verification, and says so
+  tls_ = make_tls_context({}, ignored);
+}
+
+asio::awaitable<HttpResult> HttpClient::fetch(HttpRequest request) const {
+  return run_fetch(tls_, std::move(request));
+}
+
+asio::awaitable<HttpResult> fetch_from(tcp::socket& socket, tcp::endpoint endpoint,
+                                       const HttpRequest& request) {
+  auto result = co_await run_fetch_from(socket, endpoint, request);
+  boost::system::error_code ignored;
+  socket.close(ignored);
+  co_return result;
+}
+
+}  // namespace portico::control

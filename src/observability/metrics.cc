@@ -1,5 +1,7 @@
 #include "observability/metrics.h"
 
+#include "observability/prometheus_text.h"
+
 #include <algorithm>
 #include <charconv>
 #include <tuple>
@@ -88,43 +90,18 @@ void MetricsShard::add(const MetricsShard& other) {
     into.duration.add(from.duration);
   }
   active_connections_ += other.active_connections_;
+  if (other.counters_.size() > counters_.size()) counters_.resize(other.counters_.size());
+  for (std::size_t i = 0; i < other.counters_.size(); ++i) counters_[i] += other.counters_[i];
+  if (other.histograms_.size() > histograms_.size()) histograms_.resize(other.histograms_.size());
+  for (std::size_t i = 0; i < other.histograms_.size(); ++i)
+    histograms_[i].add(other.histograms_[i]);
 }
 
 namespace {
 
-template <class T>
-void append_number(std::string& out, T value) {
-  char digits[32];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
-  out.append(digits, end);
-}
-
-// Bucket bounds in plain decimal ("0.0005", not "5e-04"): dashboards match le by its text.
-void append_bound(std::string& out, double bound) {
-  char digits[32];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, bound, std::chars_format::fixed);
-  out.append(digits, end);
-}
-
-// Prometheus text format 0.0.4: in label values, backslash, double quote and line feed are
-// escaped; everything else (UTF-8 included) is taken as is.
-void append_label_value(std::string& out, std::string_view value) {
-  for (char c : value) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += c;
-    }
-  }
-}
+using prometheus::append_bound;
+using prometheus::append_label_value;
+using prometheus::append_number;
 
 void append_route_label(std::string& out, const std::vector<std::string>& names, std::size_t id) {
   out += "route=\"";
@@ -134,15 +111,7 @@ void append_route_label(std::string& out, const std::vector<std::string>& names,
 
 void append_header(std::string& out, std::string_view name, std::string_view help,
                    std::string_view type) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += ' ';
-  out += type;
-  out += '\n';
+  prometheus::append_family_header(out, name, help, type);
 }
 
 }  // namespace

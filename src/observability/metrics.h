@@ -66,6 +66,15 @@ struct RouteStats {
 class MetricsShard {
  public:
   void record_request(std::uint32_t route_id, Method method, int status, double seconds);
+  // Labelled feature series (observability/series.h): ids from a SeriesRegistry.
+  void count(std::uint32_t series_id, std::uint64_t n = 1) {
+    if (series_id >= counters_.size()) counters_.resize(std::size_t{series_id} + 1);
+    counters_[series_id] += n;
+  }
+  void observe(std::uint32_t series_id, double seconds) {
+    if (series_id >= histograms_.size()) histograms_.resize(std::size_t{series_id} + 1);
+    histograms_[series_id].observe(seconds);
+  }
   void connection_opened() { ++active_connections_; }
   void connection_closed() { --active_connections_; }
 
@@ -74,9 +83,13 @@ class MetricsShard {
 
   const std::vector<RouteStats>& routes() const { return routes_; }
   std::int64_t active_connections() const { return active_connections_; }
+  const std::vector<std::uint64_t>& counters() const { return counters_; }
+  const std::vector<Histogram>& histograms() const { return histograms_; }
 
  private:
-  std::vector<RouteStats> routes_;  // index = route id
+  std::vector<RouteStats> routes_;       // index = route id
+  std::vector<std::uint64_t> counters_;  // index = series id
+  std::vector<Histogram> histograms_;    // index = series id
   std::int64_t active_connections_ = 0;
 };
 

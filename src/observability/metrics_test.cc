@@ -1,4 +1,5 @@
 #include "observability/metrics.h"
+#include "observability/series.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -191,6 +192,51 @@ TEST(MetricsShard, AddSumsCountersHistogramsAndConnectionsAcrossShards) {
               HasSubstr("portico_requests_total{route=\"r3\",method=\"PUT\",status=\"204\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("portico_request_duration_seconds_count{route=\"r0\"} 3\n"));
   EXPECT_THAT(text, HasSubstr("portico_active_connections 3\n"));
+}
+
+}  // namespace
+}  // namespace portico::observability
+
+namespace portico::observability {
+namespace {
+
+TEST(SeriesRegistry, InternsEachLabelSetOnceAndEscapesValues) {
+  SeriesRegistry registry;
+  auto a = registry.id_of(Family::AuthFailures,
+                          {{"route", "r\"1"}, {"provider", "p"}, {"reason", "expired"}});
+  auto b = registry.id_of(Family::AuthFailures,
+                          {{"route", "r\"1"}, {"provider", "p"}, {"reason", "expired"}});
+  auto c = registry.id_of(Family::UpstreamRequests,
+                          {{"route", "r\"1"}, {"provider", "p"}, {"reason", "expired"}});
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  EXPECT_EQ(registry.series()[a].labels, R"(route="r\"1",provider="p",reason="expired")");
+}
+
+TEST(SeriesRegistry, RendersCountersFromZeroAndHistogramsOnceObserved) {
+  SeriesRegistry registry;
+  auto failures = registry.id_of(Family::AuthFailures,
+                                 {{"route", "r"}, {"provider", "p"}, {"reason", "missing"}});
+  auto untouched = registry.id_of(Family::AuthFailures,
+                                  {{"route", "r"}, {"provider", "p"}, {"reason", "expired"}});
+  auto duration = registry.id_of(Family::UpstreamDuration, {{"upstream", "users"}});
+  MetricsShard one, two, total;
+  one.count(failures);
+  two.count(failures, 2);
+  two.observe(duration, 0.003);
+  total.add(one);
+  total.add(two);
+  std::string out;
+  render_series(out, total, registry.series());
+  EXPECT_THAT(out, HasSubstr("portico_auth_failures_total{route=\"r\",provider=\"p\",reason="
+                             "\"missing\"} 3\n"));
+  EXPECT_THAT(out, HasSubstr("portico_auth_failures_total{route=\"r\",provider=\"p\",reason="
+                             "\"expired\"} 0\n"));
+  EXPECT_THAT(out, HasSubstr("portico_upstream_duration_seconds_bucket{upstream=\"users\",le="
+                             "\"0.005\"} 1\n"));
+  EXPECT_THAT(out, HasSubstr("portico_upstream_duration_seconds_count{upstream=\"users\"} 1\n"));
+  EXPECT_THAT(out, HasSubstr("# TYPE portico_upstream_requests_total counter\n"));
+  (void)untouched;
 }
 
 }  // namespace

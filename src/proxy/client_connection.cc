@@ -204,6 +204,8 @@ Task<ClientConnection::After> ClientConnection::serve_request() {
   upstream_ms_ = -1;
   bytes_in_ = bytes_out_ = 0;
   close_after_ = false;
+  route_ = nullptr;
+  ctx_.reset();
   request_id_.clear();
   head_.clear();
   body_.clear();
@@ -254,6 +256,12 @@ Task<ClientConnection::After> ClientConnection::serve_request() {
     after = co_await reply_local(405, {}, "method_not_allowed", allow);
   } else {
     route = &runtime_->routes[match.route_index];
+    route_ = route;
+    if (!route->filters.empty() && co_await run_filters(*route) == Next::Respond) {
+      after = co_await reply_from_filter();
+      log_request(route);
+      co_return after;
+    }
     switch (route->action) {
       case ActionKind::Respond:
         after = co_await respond_action(*route);
@@ -429,6 +437,7 @@ Task<ClientConnection::After> ClientConnection::reply_local(int status, std::str
                         : std::string_view("X-Correlation-ID"),
                request_id_);
   out_ += extra_headers;
+  append_filter_headers();
   append_connection_header(closing);
   out_ += "\r\n"sv;
   if (head_.method != "HEAD") out_ += body;
@@ -454,6 +463,7 @@ Task<ClientConnection::After> ClientConnection::respond_action(const CompiledRou
   append_number(out_, route.respond_body.size());
   out_ += "\r\n"sv;
   append_field(out_, runtime_->config->server.request_id_header, request_id_);
+  append_filter_headers();
   append_connection_header(after != After::KeepAlive);
   out_ += "\r\n"sv;
   iov_.clear();
@@ -493,7 +503,48 @@ void ClientConnection::log_request(const CompiledRoute* route) {
   entry.bytes_in = bytes_in_;
   entry.bytes_out = bytes_out_;
   entry.error = error_tag_;
+  entry.consumer = ctx_.identity.consumer;
   log->append(entry);
+}
+
+Task<Next> ClientConnection::run_filters(const CompiledRoute& route) {
+  ctx_.head = &head_;
+  ctx_.match = &match_;
+  ctx_.route_name = route.name;
+  ctx_.client_ip = client_ip_.empty() ? std::string_view(peer_ip_) : std::string_view(client_ip_);
+  ctx_.metrics = &worker_.metrics();
+  for (const auto& filter : route.filters) {
+    // Most filters decide without waiting: only one that asks to wait costs a coroutine frame.
+    auto next = filter->on_request(ctx_);
+    if (next == Next::Wait) next = co_await filter->on_request_async(ctx_);
+    if (next == Next::Respond) co_return next;
+  }
+  co_return Next::Continue;
+}
+
+Task<ClientConnection::After> ClientConnection::reply_from_filter() {
+  const auto& reply = ctx_.reply;
+  if (!reply.empty_body)
+    co_return co_await reply_local(reply.status, reply.message, reply.error_tag, reply.headers);
+  status_ = reply.status;
+  error_tag_ = reply.error_tag;
+  auto after = co_await finish_local_body(close_after_ ? After::Close : After::KeepAlive);
+  out_.clear();
+  append_status_line(out_, reply.status);
+  append_field(out_, runtime_->config->server.request_id_header, request_id_);
+  out_ += reply.headers;
+  if (reply.status != 204 && reply.status != 304) out_ += "Content-Length: 0\r\n"sv;
+  append_connection_header(after != After::KeepAlive);
+  out_ += "\r\n"sv;
+  iov_.clear();
+  iov_.push_back(asio::buffer(out_));
+  if (!co_await write_all(socket_)) co_return After::Abort;
+  co_return after;
+}
+
+void ClientConnection::append_filter_headers() {
+  if (!route_) return;
+  for (const auto& filter : route_->filters) filter->on_response(ctx_, out_);
 }
 
 }  // namespace portico::proxy

@@ -16,6 +16,8 @@
 #include "http1/response_parser.h"
 #include "net/buffer_pool.h"
 #include "net/deadline.h"
+#include "proxy/filter.h"
+#include "proxy/request_context.h"
 #include "proxy/worker.h"
 #include "routing/router.h"
 
@@ -51,6 +53,11 @@ class ClientConnection : public ConnectionHook {
   Task<After> reply_local(int status, std::string_view message, std::string_view error_tag,
                           std::string_view extra_headers = {});
   Task<After> respond_action(const CompiledRoute& route);
+  // Runs the route's filters; Respond when one of them answered (ctx_.reply).
+  Task<Next> run_filters(const CompiledRoute& route);
+  Task<After> reply_from_filter();
+  // Lets the route's filters add their response header lines to out_.
+  void append_filter_headers();
   Task<After> respond_health();
   bool is_exact_health_route(const routing::MatchResult& match) const;
   // The proxy action and its phases (proxy_action.cc). A phase either lets the exchange go
@@ -109,6 +116,8 @@ class ClientConnection : public ConnectionHook {
   // Per-request state lives here rather than in coroutine frames: small frames are recycled
   // by Asio's per-thread cache, large ones cost a malloc per request.
   routing::MatchResult match_;
+  const CompiledRoute* route_ = nullptr;  // the matched route, once known
+  RequestContext ctx_;
   http1::ResponseHead response_head_;
   http1::BodyPieces response_body_;
   std::optional<http1::ResponseParser> response_;

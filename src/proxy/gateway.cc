@@ -39,7 +39,8 @@ std::shared_ptr<const Runtime> Gateway::build_runtime(std::vector<std::string>& 
   if (config->server.listen.empty())
     config->server.listen.push_back({"0.0.0.0", 8080, "0.0.0.0:8080"});
   try {
-    auto runtime = compile_runtime(config, version_ + 1, route_names_);
+    CompileServices services{route_names_, series_, nullptr};
+    auto runtime = compile_runtime(config, version_ + 1, services);
     for (const auto& warning : runtime->warnings) log_warn(warning);
     return runtime;
   } catch (const std::exception& e) {
@@ -225,6 +226,7 @@ std::string Gateway::render_metrics() {
   for (auto& worker : workers_) total.add(worker->snapshot_metrics());
   std::string out;
   observability::render_prometheus(out, total, route_names_.names(), counters_);
+  observability::render_series(out, total, series_.series());
   return out;
 }
 

@@ -53,6 +53,7 @@ class Gateway {
   std::filesystem::file_time_type config_mtime_{};
   std::chrono::steady_clock::time_point drain_started_;
   observability::NameRegistry route_names_;
+  observability::SeriesRegistry series_;
   observability::ProcessCounters counters_;
 
   std::mutex mutex_;  // guards runtime_ and access_log_ (control plane only)

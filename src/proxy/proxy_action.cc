@@ -153,6 +153,7 @@ void ClientConnection::build_upstream_head(const CompiledRoute& route,
   out += crlf;
   append_header(out, server.request_id_header, request_id_);
   for (const auto& [name, value] : route.set_headers) append_header(out, name, value);
+  for (const auto& [name, value] : ctx_.identity.upstream_headers) append_header(out, name, value);
   if (chunked_body) {
     out += "Transfer-Encoding: chunked\r\n"sv;
   } else if (auto length = parser_->content_length(); length && *length > 0) {
@@ -427,6 +428,7 @@ void ClientConnection::build_response_head(const CompiledRoute& route, bool body
   } else if (reframe) {
     out_ += "Transfer-Encoding: chunked\r\n"sv;
   }
+  append_filter_headers();
   append_connection_header(close_after_);
   out_ += crlf;
 }

@@ -44,22 +44,18 @@ boost::asio::ip::tcp::endpoint resolve(const std::string& host, std::uint16_t po
 std::string not_implemented_reason(const config::RouteConfig& route) {
   if (route.has_aggregate) return "aggregate routes are not built yet";
   if (route.has_grpc) return "grpc transcoding is not built yet";
-  bool auth = !route.auth.empty() && !(route.auth.size() == 1 && route.auth[0] == "none");
-  // A route that asks for authentication is refused rather than served open.
-  if (auth) return "authentication is not built yet";
-  if (!route.require_roles.empty() || !route.require_scopes.empty())
-    return "role and scope checks are not built yet";
   return {};
 }
 
 }  // namespace
 
 std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Config> config,
-                                               std::uint64_t version,
-                                               observability::NameRegistry& route_names) {
+                                               std::uint64_t version, CompileServices& services) {
   auto runtime = std::make_shared<Runtime>();
   runtime->version = version;
   runtime->config = config;
+  filters::FilterServices filter_services{services.series, services.control};
+  runtime->auth_providers = filters::build_auth_providers(*config, filter_services);
 
   std::map<std::string, std::size_t> upstream_index;
   for (const auto& [name, upstream] : config->upstreams) {
@@ -84,7 +80,7 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
     CompiledRoute compiled;
     compiled.config = &route;
     compiled.name = route.name;
-    compiled.metric_id = route_names.id_of(route.name);
+    compiled.metric_id = services.route_names.id_of(route.name);
     compiled.strip_prefix = route.strip_prefix;
     if (!route.rewrite.empty()) {
       compiled.has_rewrite = true;
@@ -95,6 +91,18 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
     compiled.response_headers = route.response_headers;
     compiled.timeout = route.timeout;
     compiled.not_implemented = not_implemented_reason(route);
+    try {
+      compiled.filters = filters::build_filter_chain(*config, route, route.name,
+                                                     runtime->auth_providers, filter_services);
+    } catch (const std::runtime_error& e) {
+      // A route that asks for authentication this build cannot do is refused, not served open.
+      compiled.not_implemented = e.what();
+    }
+    // Headers the gateway sets from a verified token must not arrive from the client.
+    for (const auto& name : route.auth)
+      if (auto it = config->auth.find(name); it != config->auth.end())
+        for (const auto& [claim, header] : it->second.forward_claims)
+          compiled.remove_headers.push_back(header);
     if (!compiled.not_implemented.empty()) {
       compiled.action = ActionKind::NotImplemented;
       runtime->warnings.push_back("route " + route.name + ": " + compiled.not_implemented +

@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "config/config.h"
+#include "filters/all_filters.h"
 #include "observability/metrics.h"
+#include "observability/series.h"
 #include "routing/router.h"
 
 namespace portico::proxy {
@@ -44,8 +46,9 @@ struct CompiledRoute {
   std::string name;
   std::uint32_t metric_id = 0;
   ActionKind action = ActionKind::Proxy;
-  std::size_t upstream = 0;     // index into Runtime::upstreams
-  std::string not_implemented;  // why this build cannot serve the route (NotImplemented)
+  filters::FilterChain filters;  // run in order before the action
+  std::size_t upstream = 0;      // index into Runtime::upstreams
+  std::string not_implemented;   // why this build cannot serve the route (NotImplemented)
   std::string strip_prefix;
   bool has_rewrite = false;
   std::vector<RewritePart> rewrite;
@@ -65,15 +68,22 @@ struct Runtime {
   std::unique_ptr<routing::Router> router;
   std::vector<CompiledRoute> routes;  // same order as config->routes
   std::vector<UpstreamRuntime> upstreams;
+  filters::AuthProviders auth_providers;
   std::vector<std::string> warnings;  // what the compile noticed (unresolvable hosts...)
 
   const config::Limits& limits() const { return config->server.limits; }
 };
 
+// What compiling uses from the process: metric names and series outlive every snapshot.
+struct CompileServices {
+  observability::NameRegistry& route_names;
+  observability::SeriesRegistry& series;
+  control::ControlPlane* control = nullptr;
+};
+
 // Compiles a validated config. Throws std::runtime_error when something only the compile can
-// see is wrong (a target host that does not resolve).
+// see is wrong (a target host that does not resolve, a key file that cannot be read).
 std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Config> config,
-                                               std::uint64_t version,
-                                               observability::NameRegistry& route_names);
+                                               std::uint64_t version, CompileServices& services);
 
 }  // namespace portico::proxy

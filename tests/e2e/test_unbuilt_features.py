@@ -9,25 +9,24 @@ up:
   targets: [@UP@]
 """
 
-TOP = """
-auth:
-  users-jwt: {type: jwt, secret: s3cret, algorithms: [HS256]}
-"""
-
 ROUTES = """
-- {name: private, match: {prefix: /private}, upstream: up, auth: users-jwt}
-- {name: open, match: {prefix: /open}, upstream: up, auth: none}
+- name: dashboard
+  match: {path: "/dashboard/{id}"}
+  aggregate:
+    calls:
+      user: {upstream: up, path: "/users/{id}"}
+- {name: open, match: {prefix: /open}, upstream: up}
 """
 
 
-def test_route_with_auth_answers_501_and_never_reaches_upstream(gateway, upstream):
+def test_aggregate_route_answers_501_and_never_reaches_upstream(gateway, upstream):
     up = upstream("unbuilt-up")
-    gw = gateway(pt.make_config(upstreams=UPSTREAMS, top_extra=TOP, routes=ROUTES), UP=up.url)
+    gw = gateway(pt.make_config(upstreams=UPSTREAMS, routes=ROUTES), UP=up.url)
     before = up.stats()["requests"]
-    r = requests.get(gw.url + "/private/data", timeout=5)
+    r = requests.get(gw.url + "/dashboard/7", timeout=5)
     assert r.status_code == 501
     assert r.json()["status"] == 501
-    assert "authentication" in r.json()["error"]
+    assert "aggregate" in r.json()["error"]
     assert up.stats()["requests"] == before + 1  # only the stats call itself
     assert requests.get(gw.url + "/open/x", timeout=5).status_code == 200
-    assert "route private" in gw.stderr_text() and "501" in gw.stderr_text()
+    assert "route dashboard" in gw.stderr_text() and "501" in gw.stderr_text()

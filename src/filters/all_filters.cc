@@ -1,0 +1,46 @@
+#include "filters/all_filters.h"
+
+#include <stdexcept>
+
+#include "filters/api_key/api_key_provider.h"
+#include "filters/auth/auth_filter.h"
+#include "filters/cors/cors_filter.h"
+#include "filters/rbac/rbac_filter.h"
+
+namespace portico::filters {
+
+AuthProviders build_auth_providers(const config::Config& config, FilterServices& services) {
+  AuthProviders providers;
+  for (const auto& [name, provider] : config.auth) {
+    if (provider.type == "api_key")
+      providers.emplace(name, std::make_shared<api_key::ApiKeyProvider>(provider));
+  }
+  return providers;
+}
+
+FilterChain build_filter_chain(const config::Config& config, const config::RouteConfig& route,
+                               std::string_view route_name, const AuthProviders& providers,
+                               FilterServices& services) {
+  FilterChain chain;
+  if (route.cors.value_or(false) && config.cors)
+    chain.push_back(std::make_shared<cors::CorsFilter>(*config.cors));
+
+  std::vector<std::shared_ptr<const auth::AuthProvider>> route_providers;
+  for (const auto& name : route.auth) {
+    if (name == "none") continue;
+    auto it = providers.find(name);
+    if (it == providers.end())
+      throw std::runtime_error("auth provider " + name + " is not available in this build");
+    route_providers.push_back(it->second);
+  }
+  if (!route_providers.empty())
+    chain.push_back(std::make_shared<auth::AuthFilter>(route_name, std::move(route_providers),
+                                                       services.series));
+
+  if (!route.require_roles.empty() || !route.require_scopes.empty())
+    chain.push_back(std::make_shared<rbac::RbacFilter>(route_name, route.require_roles,
+                                                       route.require_scopes, services.series));
+  return chain;
+}
+
+}  // namespace portico::filters

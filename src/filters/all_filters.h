@@ -1,0 +1,39 @@
+// The one place that knows every filter kind: builds the auth providers of a config and the
+// filter chain of each route, in the order filters run.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "filters/auth/auth_provider.h"
+#include "observability/series.h"
+#include "proxy/filter.h"
+
+namespace portico::control {
+class ControlPlane;
+}
+
+namespace portico::filters {
+
+using FilterChain = std::vector<std::shared_ptr<const proxy::Filter>>;
+using AuthProviders = std::map<std::string, std::shared_ptr<auth::AuthProvider>, std::less<>>;
+
+// What building filters may use from the process.
+struct FilterServices {
+  observability::SeriesRegistry& series;
+  control::ControlPlane* control = nullptr;  // background fetches (JWKS, introspection)
+};
+
+// Every `auth:` provider. Throws std::runtime_error for what only building can see (a key file
+// that cannot be read or parsed).
+AuthProviders build_auth_providers(const config::Config& config, FilterServices& services);
+
+// The filters of `route` in the order they run: cors preflight, auth, rbac.
+FilterChain build_filter_chain(const config::Config& config, const config::RouteConfig& route,
+                               std::string_view route_name, const AuthProviders& providers,
+                               FilterServices& services);
+
+}  // namespace portico::filters

@@ -2,20 +2,26 @@
 
 #include <openssl/evp.h>
 
+#include <array>
 #include <climits>
 
 namespace portico::jwt {
 
 namespace {
 
-// The 6-bit value of a base64url character, or -1.
-int sextet(unsigned char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
+// The 6-bit value of each base64url character; -1 for every other byte.
+constexpr std::array<signed char, 256> sextets = [] {
+  std::array<signed char, 256> table{};
+  table.fill(-1);
+  constexpr std::string_view alphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  for (std::size_t i = 0; i < alphabet.size(); ++i)
+    table[static_cast<unsigned char>(alphabet[i])] = static_cast<signed char>(i);
+  return table;
+}();
+
+int sextet(char c) {
+  return sextets[static_cast<unsigned char>(c)];
 }
 
 }  // namespace
@@ -26,10 +32,10 @@ bool base64url_decode(std::string_view text, std::string& out) {
   if (tail == 1 || text.size() > INT_MAX / 2) return false;
   if (text.empty()) return true;
   for (const char c : text)
-    if (sextet(static_cast<unsigned char>(c)) < 0) return false;
+    if (sextet(c) < 0) return false;
   // The last character of a partial group carries bits beyond the data: 4 of them after one
   // byte, 2 after two. Zero is the only canonical value.
-  const int last = sextet(static_cast<unsigned char>(text.back()));
+  const int last = sextet(text.back());
   if ((tail == 2 && (last & 0x0f) != 0) || (tail == 3 && (last & 0x03) != 0)) return false;
 
   // EVP_DecodeBlock speaks standard base64 with padding.

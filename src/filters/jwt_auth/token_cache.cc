@@ -1,11 +1,9 @@
 #include "filters/jwt_auth/token_cache.h"
 
-#include <openssl/sha.h>
-
 #include <algorithm>
-#include <array>
-#include <cstring>
+#include <functional>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -14,25 +12,39 @@ namespace portico::jwt {
 
 namespace {
 
-// Entries are keyed by the SHA-256 of the token, not its hash for the table: two different
-// tokens never share a digest, so a lookup can never return another token's identity, and an
-// entry costs 32 bytes however long its token.
-using Digest = std::array<unsigned char, SHA256_DIGEST_LENGTH>;
+// A token being looked up, hashed once for both the shard and the table; no allocation.
+struct TokenView {
+  std::string_view text;
+  std::size_t hash;
+};
 
-Digest digest_of(std::string_view token) {
-  Digest digest;
-  // SHA256() hashes on the stack; the EVP digest API would allocate a context per call.
-  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest.data());
-  return digest;
-}
+// A cached token's full text: a lookup matches only the very same token, never one that
+// merely shares its hash. An entry costs its token's length (the verifier's max_token_bytes
+// bounds it). Hashing OpenSSL's SHA-256 instead would allocate on every lookup.
+struct StoredToken {
+  std::string text;
+  std::size_t hash;
+};
 
-struct DigestHash {
-  std::size_t operator()(const Digest& digest) const {
-    std::size_t hash;
-    std::memcpy(&hash, digest.data(), sizeof hash);  // already uniform
-    return hash;
+struct TokenHash {
+  using is_transparent = void;
+  std::size_t operator()(const TokenView& token) const { return token.hash; }
+  std::size_t operator()(const StoredToken& token) const { return token.hash; }
+};
+
+// Texts are compared only when the hashes agree, which an attacker cannot arrange for a token
+// they do not hold: how long a shared prefix is never shows in the timing.
+struct TokenEqual {
+  using is_transparent = void;
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const {
+    return a.hash == b.hash && std::string_view(a.text) == std::string_view(b.text);
   }
 };
+
+TokenView view_of(std::string_view token) {
+  return {token, std::hash<std::string_view>{}(token)};
+}
 
 }  // namespace
 
@@ -41,23 +53,28 @@ struct DigestHash {
 // the entry has expired.
 struct alignas(64) TokenCache::Shard {
   struct Slot {
-    Digest digest{};
-    std::shared_ptr<const VerifiedToken> token;  // null: the slot is free
-    std::int64_t expires_at = 0;                 // the entry is gone from this second on
+    const StoredToken* key = nullptr;  // in `index`; null: the slot is free
+    std::shared_ptr<const VerifiedToken> token;
+    std::int64_t expires_at = 0;  // the entry is gone from this second on
     bool referenced = false;
   };
 
   // Held only for a table lookup or update and a shared_ptr copy; with 16 shards, workers
   // on different tokens seldom wait for each other.
   std::mutex mutex;
-  std::unordered_map<Digest, std::uint32_t, DigestHash> index;  // digest -> slot
+  std::unordered_map<StoredToken, std::uint32_t, TokenHash, TokenEqual> index;  // -> slot
   std::vector<Slot> slots;
   std::vector<std::uint32_t> free_slots;
   std::size_t hand = 0;
 
+  void forget(Slot& slot) {
+    index.erase(index.find(TokenView{slot.key->text, slot.key->hash}));
+    slot.key = nullptr;
+  }
+
   // Returns the entry's token so that the caller frees it after unlocking.
   std::shared_ptr<const VerifiedToken> release(std::uint32_t slot) {
-    index.erase(slots[slot].digest);
+    forget(slots[slot]);
     free_slots.push_back(slot);
     return std::move(slots[slot].token);
   }
@@ -81,7 +98,7 @@ struct alignas(64) TokenCache::Shard {
         candidate.referenced = false;  // a second chance; at most one lap of these
         continue;
       }
-      index.erase(candidate.digest);
+      forget(candidate);
       return slot;
     }
   }
@@ -102,11 +119,11 @@ TokenCache::~TokenCache() = default;
 std::shared_ptr<const VerifiedToken> TokenCache::find(std::string_view token,
                                                       std::int64_t now_unix) {
   if (shard_capacity_ == 0) return nullptr;
-  const Digest digest = digest_of(token);
-  Shard& shard = shards_[digest[8] % shard_count_];  // other bits than the table's hash
-  std::shared_ptr<const VerifiedToken> expired;      // freed after the lock is released
+  const TokenView key = view_of(token);
+  Shard& shard = shards_[(key.hash >> 40) % shard_count_];  // not the bits the table uses
+  std::shared_ptr<const VerifiedToken> expired;             // freed after the lock is released
   std::lock_guard lock(shard.mutex);
-  const auto found = shard.index.find(digest);
+  const auto found = shard.index.find(key);
   if (found == shard.index.end()) return nullptr;
   Shard::Slot& slot = shard.slots[found->second];
   if (now_unix >= slot.expires_at) {
@@ -124,19 +141,19 @@ void TokenCache::insert(std::string_view token, std::shared_ptr<const VerifiedTo
   if (verified->expires_at) expires_at = std::min(expires_at, *verified->expires_at);
   if (expires_at <= now_unix) return;
 
-  const Digest digest = digest_of(token);
-  Shard& shard = shards_[digest[8] % shard_count_];
+  const TokenView key = view_of(token);
+  Shard& shard = shards_[(key.hash >> 40) % shard_count_];
   std::shared_ptr<const VerifiedToken> replaced;  // freed after the lock is released
   std::lock_guard lock(shard.mutex);
   std::uint32_t slot;
-  if (const auto found = shard.index.find(digest); found != shard.index.end()) {
+  if (const auto found = shard.index.find(key); found != shard.index.end()) {
     slot = found->second;
   } else {
     slot = shard.take_slot(shard_capacity_, now_unix);
-    shard.index.emplace(digest, slot);
+    const auto added = shard.index.emplace(StoredToken{std::string(token), key.hash}, slot);
+    shard.slots[slot].key = &added.first->first;
   }
   Shard::Slot& entry = shard.slots[slot];
-  entry.digest = digest;
   replaced = std::exchange(entry.token, std::move(verified));
   entry.expires_at = expires_at;
   entry.referenced = false;
@@ -146,8 +163,8 @@ void TokenCache::clear() {
   for (std::size_t i = 0; i < shard_count_; ++i) {
     Shard& shard = shards_[i];
     std::lock_guard lock(shard.mutex);
-    shard.index.clear();
     shard.slots.clear();
+    shard.index.clear();
     shard.free_slots.clear();
     shard.hand = 0;
   }

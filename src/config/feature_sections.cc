@@ -184,7 +184,6 @@ void read_auth(YamlReader& r, const std::optional<Field>& field, Config& config)
     config.auth_providers[entry.key] = provider.type;
     config.auth[entry.key] = std::move(provider);
   }
-  if (!entries->empty()) r.not_built("auth", field->path);
 }
 
 void read_rate_limits(YamlReader& r, const std::optional<Field>& field, Config& config) {
@@ -277,7 +276,6 @@ void read_cors(YamlReader& r, const std::optional<Field>& field, Config& config)
   assign(r.boolean(f->get("allow_credentials")), out.allow_credentials);
   assign(r.duration(f->get("max_age"), true), out.max_age);
   config.cors = std::move(out);
-  r.not_built("cors", f->self().path);
 }
 
 void read_defaults(YamlReader& r, const std::optional<Field>& field, Config& config) {
@@ -291,11 +289,9 @@ void read_defaults(YamlReader& r, const std::optional<Field>& field, Config& con
   out.timeout = r.duration(f->get("timeout"));
   out.cache = read_route_cache(r, f->get("cache"));
 
-  if (!out.auth.empty() && out.auth.front() != "none") r.not_built("auth", f->get("auth")->path);
   if (out.rate_limit && !out.rate_limit->empty()) {
     r.not_built("rate_limits", f->get("rate_limit")->path);
   }
-  if (out.cors.value_or(false)) r.not_built("cors", f->get("cors")->path);
   if (out.compress.value_or(false)) r.not_built("compress", f->get("compress")->path);
   if (out.cache) r.not_built("cache", f->get("cache")->path);
 }

@@ -366,14 +366,9 @@ Field read_route(YamlReader& r, const Field& field, Config& config, RouteConfig&
   route.cors = read_cors_switch(r, f->get("cors"), config);
 
   // What the route enables itself; what defaults enable is reported once under defaults.
-  if (enables(route.auth)) r.not_built("auth", f->get("auth")->path);
-  for (auto key : {"require_roles", "require_scopes"}) {
-    if (f->has(key)) r.not_built("auth", f->get(key)->path);
-  }
   if (enables(route.rate_limit)) r.not_built("rate_limits", f->get("rate_limit")->path);
   if (route.cache) r.not_built("cache", f->get("cache")->path);
   if (route.compress.value_or(false)) r.not_built("compress", f->get("compress")->path);
-  if (route.cors.value_or(false)) r.not_built("cors", f->get("cors")->path);
 
   const DefaultsConfig& defaults = config.defaults;
   if (!f->has("auth")) route.auth = defaults.auth;

@@ -138,7 +138,6 @@ std::optional<RetryConfig> read_retries(YamlReader& r, const std::optional<Field
         r.error(item, "expected an HTTP method like GET, got " + quoted(*text));
     }
   }
-  r.not_built("retries", f->self().path);
   return out;
 }
 
@@ -158,7 +157,6 @@ std::optional<CircuitBreakerConfig> read_circuit_breaker(YamlReader& r,
   if (out.failure_rate && *out.failure_rate <= 0) {
     r.error(*f->get("failure_rate"), "expected a failure rate above 0%");
   }
-  r.not_built("circuit_breaker", f->self().path);
   return out;
 }
 
@@ -179,7 +177,6 @@ std::optional<HealthCheckConfig> read_health_check(YamlReader& r,
   assign(r.duration(f->get("timeout")), out.timeout);
   assign(r.integer(f->get("healthy_after"), 1, 1000), out.healthy_after);
   assign(r.integer(f->get("unhealthy_after"), 1, 1000), out.unhealthy_after);
-  r.not_built("health_check", f->self().path);
   return out;
 }
 
@@ -191,7 +188,6 @@ std::optional<OutlierDetectionConfig> read_outlier_detection(YamlReader& r,
   assign(r.integer(f->get("consecutive_failures"), 1, 1000000), out.consecutive_failures);
   assign(r.duration(f->get("eject_for")), out.eject_for);
   assign(r.percent(f->get("max_ejected")), out.max_ejected);
-  r.not_built("outlier_detection", f->self().path);
   return out;
 }
 
@@ -209,7 +205,6 @@ void read_upstream(YamlReader& r, const Field& field, UpstreamConfig& upstream) 
                           {"round_robin", "least_connections", "random", "consistent_hash"});
   if (balance) {
     upstream.balance = *balance;
-    if (*balance != "round_robin") r.not_built("balance " + *balance, f->get("balance")->path);
   }
   if (auto hash_key = r.non_empty(f->get("hash_key"))) {
     if (!valid_hash_key(*hash_key)) {

@@ -202,6 +202,7 @@ Task<ClientConnection::After> ClientConnection::serve_request() {
   error_tag_ = {};
   upstream_name_ = target_key_ = {};
   upstream_ms_ = -1;
+  retries_ = 0;
   bytes_in_ = bytes_out_ = 0;
   close_after_ = false;
   route_ = nullptr;
@@ -504,6 +505,7 @@ void ClientConnection::log_request(const CompiledRoute* route) {
   entry.bytes_out = bytes_out_;
   entry.error = error_tag_;
   entry.consumer = ctx_.identity.consumer;
+  entry.retries = retries_;
   log->append(entry);
 }
 

@@ -79,6 +79,14 @@ class ClientConnection : public ConnectionHook {
     }
   };
   Task<After> proxy_action(const CompiledRoute& route, const routing::MatchResult& match);
+  // One attempt on the target in exchange_: open (or reuse) a connection, send the request,
+  // read the response head. Next when the head is in.
+  Task<StepResult> attempt(const CompiledRoute& route, const routing::MatchResult& match,
+                           bool replayable);
+  static std::optional<upstream::AttemptFailure> failure_kind(std::string_view tag);
+  // Reads the rest of the request body into the client buffer while it fits there.
+  Task<StepResult> keep_body_for_replay();
+  std::uint64_t balancing_hash(const UpstreamRuntime& upstream);
   Task<StepResult> open_connection();
   Task<StepResult> send_request(const CompiledRoute& route, const routing::MatchResult& match,
                                 bool can_retry);
@@ -155,6 +163,7 @@ class ClientConnection : public ConnectionHook {
   std::string_view upstream_name_;
   std::string_view target_key_;
   double upstream_ms_ = -1;
+  int retries_ = 0;
   std::uint64_t bytes_in_ = 0;
   std::uint64_t bytes_out_ = 0;
 };

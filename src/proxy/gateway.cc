@@ -39,7 +39,7 @@ std::shared_ptr<const Runtime> Gateway::build_runtime(std::vector<std::string>& 
   if (config->server.listen.empty())
     config->server.listen.push_back({"0.0.0.0", 8080, "0.0.0.0:8080"});
   try {
-    CompileServices services{route_names_, series_, nullptr};
+    CompileServices services{route_names_, series_, &background_};
     auto runtime = compile_runtime(config, version_ + 1, services);
     for (const auto& warning : runtime->warnings) log_warn(warning);
     return runtime;
@@ -59,6 +59,7 @@ std::shared_ptr<observability::AccessLogWriter> Gateway::access_log_for(
 }
 
 int Gateway::run() {
+  background_.start();
   std::vector<std::string> errors;
   auto runtime = build_runtime(errors);
   if (!runtime) {
@@ -128,6 +129,7 @@ int Gateway::run() {
   control_.run();
 
   for (auto& worker : workers_) worker->join();
+  background_.stop();
   if (access_log_) access_log_->flush_and_wait();
   log_info("stopped");
   return 0;
@@ -227,7 +229,39 @@ std::string Gateway::render_metrics() {
   std::string out;
   observability::render_prometheus(out, total, route_names_.names(), counters_);
   observability::render_series(out, total, series_.series());
+  render_upstream_gauges(out);
   return out;
+}
+
+// Gauges read from the shared upstream state at scrape time.
+void Gateway::render_upstream_gauges(std::string& out) {
+  std::shared_ptr<const Runtime> runtime;
+  {
+    std::lock_guard lock(mutex_);
+    runtime = runtime_;
+  }
+  auto now = upstream::Clock::now();
+  out +=
+      "# HELP portico_circuit_state Circuit breaker state by upstream: 0 closed, 1 half-open, 2 "
+      "open.\n"
+      "# TYPE portico_circuit_state gauge\n";
+  for (const auto& upstream : runtime->upstreams) {
+    auto* breaker = upstream.state->breaker();
+    out += "portico_circuit_state{upstream=\"" + upstream.name + "\"} ";
+    out += std::to_string(breaker ? static_cast<int>(breaker->state()) : 0);
+    out += '\n';
+  }
+  out +=
+      "# HELP portico_upstream_healthy Whether a target gets traffic: healthy and not ejected.\n"
+      "# TYPE portico_upstream_healthy gauge\n";
+  for (const auto& upstream : runtime->upstreams) {
+    for (std::size_t i = 0; i < upstream.targets.size(); ++i) {
+      out += "portico_upstream_healthy{upstream=\"" + upstream.name + "\",target=\"" +
+             upstream.targets[i].key + "\"} ";
+      out += upstream.state->available(i, now) ? '1' : '0';
+      out += '\n';
+    }
+  }
 }
 
 json::value Gateway::routes_json() {
@@ -284,17 +318,28 @@ json::value Gateway::upstreams_json() {
   json::array upstreams;
   for (const auto& upstream : runtime->upstreams) {
     json::array targets;
-    for (const auto& target : upstream.targets) {
+    const auto& state = *upstream.state;
+    auto now = upstream::Clock::now();
+    for (std::size_t i = 0; i < upstream.targets.size(); ++i) {
+      const auto& target = upstream.targets[i];
       targets.push_back(json::object{{"target", target.key},
+                                     {"address", target.endpoint.address().to_string()},
                                      {"weight", target.weight},
-                                     {"healthy", true},
-                                     {"ejected", false},
-                                     {"active_connections", open[target.key]}});
+                                     {"healthy", state.target(i).healthy()},
+                                     {"ejected", state.target(i).ejected(now)},
+                                     {"in_flight", state.target(i).in_flight()},
+                                     {"active_connections", open[target.pool_key]}});
     }
-    upstreams.push_back(json::object{{"name", upstream.name},
-                                     {"balance", "round_robin"},
-                                     {"circuit_state", "closed"},
-                                     {"targets", std::move(targets)}});
+    static constexpr const char* breaker_states[] = {"closed", "half_open", "open"};
+    const auto* breaker = upstream.state->breaker();
+    json::object entry{
+        {"name", upstream.name},
+        {"balance", upstream.config->balance},
+        {"circuit_state", breaker_states[breaker ? static_cast<int>(breaker->state()) : 0]},
+        {"panic", state.panic(now)},
+        {"targets", std::move(targets)}};
+    if (breaker) entry["in_flight"] = breaker->in_flight();
+    upstreams.push_back(std::move(entry));
   }
   return json::object{{"upstreams", std::move(upstreams)}};
 }

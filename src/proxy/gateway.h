@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "admin/admin_server.h"
+#include "control/control_plane.h"
 #include "observability/access_log.h"
 #include "observability/metrics.h"
 #include "proxy/runtime.h"
@@ -42,6 +43,7 @@ class Gateway {
   std::string render_metrics();
   boost::json::value routes_json();
   boost::json::value upstreams_json();
+  void render_upstream_gauges(std::string& out);
   std::shared_ptr<observability::AccessLogWriter> access_log_for(const config::Config& config);
 
   std::string config_path_;
@@ -55,6 +57,10 @@ class Gateway {
   observability::NameRegistry route_names_;
   observability::SeriesRegistry series_;
   observability::ProcessCounters counters_;
+
+  // Health checks, JWKS and introspection calls. Declared before the snapshots and workers so
+  // that it outlives them: a snapshot's health checkers post their stop to it.
+  control::ControlPlane background_;
 
   std::mutex mutex_;  // guards runtime_ and access_log_ (control plane only)
   std::shared_ptr<const Runtime> runtime_;

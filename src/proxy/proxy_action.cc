@@ -10,8 +10,10 @@
 #include <charconv>
 
 #include "core/error_body.h"
+#include "filters/auth/credential_source.h"
 #include "proxy/client_connection.h"
 #include "proxy/forward_headers.h"
+#include "upstream/key_hash.h"
 
 namespace portico::proxy {
 
@@ -198,19 +200,53 @@ void ClientConnection::end_exchange(bool reuse) {
   worker_.buffers().release(std::move(exchange_.buffer));
 }
 
+// Which kind of upstream failure a phase's answer is: what retries, the breaker, outlier
+// detection and the outcome metric see. Empty for what is not the upstream's doing.
+std::optional<upstream::AttemptFailure> ClientConnection::failure_kind(std::string_view tag) {
+  using upstream::AttemptFailure;
+  if (tag == "connect_failure") return AttemptFailure::ConnectFailure;
+  if (tag == "connect_timeout" || tag == "upstream_timeout") return AttemptFailure::Timeout;
+  if (tag == "upstream_reset" || tag == "upstream_write_failed" || tag == "upstream_malformed")
+    return AttemptFailure::Reset;
+  return std::nullopt;
+}
+
+std::uint64_t ClientConnection::balancing_hash(const UpstreamRuntime& upstream) {
+  const auto& key = upstream.hash_key;
+  std::string_view value;
+  switch (key.source) {
+    case HashKey::Source::None:
+      return 0;
+    case HashKey::Source::ClientIp:
+      value = client_ip_.empty() ? std::string_view(peer_ip_) : std::string_view(client_ip_);
+      break;
+    case HashKey::Source::Header:
+      value = head_.find(key.name);
+      break;
+    case HashKey::Source::Cookie:
+      value = filters::auth::cookie_value(head_.find("cookie"), key.name);
+      break;
+    case HashKey::Source::Claim:
+      if (const auto* claims = ctx_.identity.claims) {
+        if (const auto* claim = claims->if_contains(key.name); claim && claim->is_string())
+          value = claim->get_string();
+      }
+      break;
+    case HashKey::Source::Path:
+      value = head_.path;
+      break;
+  }
+  // Without a key there is nothing to keep together: spread such requests.
+  if (value.empty()) return worker_.prng().next();
+  return upstream::hash_bytes(value);
+}
+
 Task<ClientConnection::After> ClientConnection::proxy_action(const CompiledRoute& route,
                                                              const routing::MatchResult& match) {
   const auto& upstream = runtime_->upstreams[route.upstream];
   upstream_name_ = upstream.name;
   if (upstream.targets.empty())
     co_return co_await reply_local(503, "the upstream has no targets", "no_target");
-  auto target_index = worker_.pick_target(route.upstream);
-  exchange_.upstream = &upstream;
-  exchange_.target = &upstream.targets[target_index];
-  exchange_.pool = &worker_.pool(route.upstream, target_index);
-  exchange_.request_timeout = route.timeout.value_or(upstream.timeouts.request);
-  exchange_.chunked_body = parser_->chunked();
-  target_key_ = exchange_.target->key;
 
   // Body bytes that came with the head are parsed now so they leave in the same write.
   boost::system::error_code ec;
@@ -224,37 +260,160 @@ Task<ClientConnection::After> ClientConnection::proxy_action(const CompiledRoute
     if (ec == http::error::body_limit) co_return co_await reply_local(413, {}, "body_too_large");
     if (ec) co_return co_await reply_local(400, {}, "malformed_body");
   }
-  // A request whose body is all in hand can be sent again on a fresh connection when a pooled
-  // one turns out to have been closed by the upstream.
-  const bool replayable = parser_->is_done();
-  const bool idempotent = is_idempotent(head_.method);
 
+  // A body that may need to be sent again (retries) is read whole first when it fits the
+  // buffer; a larger one streams as usual and is not retried.
+  if (!parser_->is_done() && upstream.retry && upstream.retry->retries_method(head_.method) &&
+      !parser_->expects_continue()) {
+    auto kept = co_await keep_body_for_replay();
+    if (kept.step != Step::Next) co_return co_await answer(kept);
+  }
+
+  // The breaker: max_requests first (refused at once, no Retry-After), then its state.
+  auto& state = *upstream.state;
+  auto* breaker = state.breaker();
+  if (breaker && !breaker->try_begin())
+    co_return co_await reply_local(503, "the upstream has too many requests in flight",
+                                   "upstream_busy");
+  struct InFlight {
+    upstream::CircuitBreaker* breaker;
+    ~InFlight() {
+      if (breaker) breaker->end();
+    }
+  } in_flight{breaker};
+  upstream::CircuitBreaker::Admission admission{.allowed = true};
+  if (breaker) {
+    admission = breaker->admit(upstream::Clock::now());
+    if (!admission.allowed) {
+      std::string retry_after = "Retry-After: " + std::to_string(admission.retry_after.count());
+      retry_after += crlf;
+      co_return co_await reply_local(503, "the upstream's circuit breaker is open", "circuit_open",
+                                     retry_after);
+    }
+  }
+  std::optional<upstream::RetryBudget::ActiveRequest> budget_request;
+  if (auto* budget = state.retry_budget()) budget_request.emplace(budget->start_request());
+
+  // A request whose body is all in hand can be sent again: on a fresh connection when a pooled
+  // one turns out closed, or to another target when `retries` says so.
+  const bool replayable = parser_->is_done();
+  const bool may_retry =
+      upstream.retry && replayable && upstream.retry->retries_method(head_.method);
+  const auto key_hash = balancing_hash(upstream);
   auto upstream_started = net::Clock::now();
   exchange_.buffer = worker_.buffers().acquire();
-  for (int attempt = 0;; ++attempt) {
-    auto opened = co_await open_connection();
-    if (opened.step != Step::Next) {
-      end_exchange(false);
-      co_return co_await answer(opened);
+  std::size_t avoid = upstream::no_target;
+  std::optional<upstream::RetryBudget::ActiveRetry> retry_slot;
+  StepResult result;
+  bool success = false;
+  for (;;) {
+    auto index = worker_.pick_target(route.upstream, key_hash, avoid);
+    const auto& target = upstream.targets[index];
+    exchange_.upstream = &upstream;
+    exchange_.target = &target;
+    exchange_.pool = &worker_.pool(route.upstream, index);
+    exchange_.request_timeout = route.timeout.value_or(upstream.timeouts.request);
+    exchange_.chunked_body = parser_->chunked();
+    target_key_ = target.key;
+
+    auto& target_state = state.target(index);
+    target_state.begin_request();
+    result = co_await attempt(route, match, replayable);
+    target_state.end_request();
+    if (result.step == Step::Abort) break;
+
+    const int status = result.step == Step::Next ? response_head_.status : 0;
+    const auto failure = result.step == Step::Next ? std::nullopt : failure_kind(result.tag);
+    const bool counted = result.step == Step::Next || failure;
+    success = result.step == Step::Next && status < 500;
+    auto now = upstream::Clock::now();
+    if (counted) state.record(index, success, now);
+
+    bool retry =
+        counted && !success && may_retry && retries_ < upstream.retry->attempts() &&
+        (failure ? upstream.retry->retries(*failure) : upstream.retry->retries_status(status));
+    if (retry && state.retry_budget()) {
+      retry_slot.reset();
+      if (auto slot = state.retry_budget()->try_start_retry()) retry_slot.emplace(std::move(*slot));
+      retry = retry_slot.has_value();
     }
-    bool can_retry = exchange_.reused && attempt == 0 && replayable;
+    auto& metrics = worker_.metrics();
+    if (retry)
+      metrics.count(target.retry_series);
+    else if (success)
+      metrics.count(target.success_series);
+    else if (failure == upstream::AttemptFailure::Timeout)
+      metrics.count(target.timeout_series);
+    else if (counted)
+      metrics.count(target.failure_series);
+    if (!retry) break;
+
+    // The failed attempt's connection (and any response it began) is dropped, never relayed.
+    ++retries_;
+    upstream_deadline_.disarm();
+    if (exchange_.connection) exchange_.pool->discard(std::move(exchange_.connection));
+    exchange_.buffer->reset();
+    avoid = index;
+    asio::steady_timer backoff(worker_.io(), upstream.retry->backoff(retries_, worker_.prng()));
+    co_await backoff.async_wait(use_tuple);
+  }
+  if (breaker && result.step != Step::Abort)
+    breaker->record(success, admission, upstream::Clock::now());
+  else if (breaker)
+    breaker->record(!admission.probe, admission, upstream::Clock::now());
+  auto elapsed = net::Clock::now() - upstream_started;
+  worker_.metrics().observe(upstream.duration_series,
+                            std::chrono::duration<double>(elapsed).count());
+  if (result.step != Step::Next) {
+    end_exchange(false);
+    co_return co_await answer(result);
+  }
+  upstream_ms_ = std::chrono::duration<double, std::milli>(elapsed).count();
+  co_return co_await relay_response(route);
+}
+
+Task<ClientConnection::StepResult> ClientConnection::keep_body_for_replay() {
+  // Appends to what the buffer holds without compacting it: the body pieces parsed so far
+  // point into it.
+  const auto& limits = runtime_->limits();
+  boost::system::error_code ec;
+  while (!parser_->is_done() && buffer_->space() > 0) {
+    deadline_.arm(socket_, limits.idle_timeout);
+    auto [read_ec, n] = co_await socket_.async_read_some(
+        asio::buffer(buffer_->write_ptr(), buffer_->space()), use_tuple);
+    deadline_.disarm();
+    if (read_ec || deadline_.fired()) co_return StepResult::abort(400, "client_body_incomplete");
+    buffer_->end += n;
+    auto consumed = parser_->put(asio::buffer(buffer_->read_ptr(), buffer_->size()), ec);
+    buffer_->begin += consumed;
+    bytes_in_ += consumed;
+    if (ec == http::error::need_more) ec = {};
+    if (ec == http::error::body_limit) co_return StepResult::fail(413, "body_too_large");
+    if (ec) co_return StepResult::fail(400, "malformed_body");
+  }
+  co_return StepResult::next();
+}
+
+Task<ClientConnection::StepResult> ClientConnection::attempt(const CompiledRoute& route,
+                                                             const routing::MatchResult& match,
+                                                             bool replayable) {
+  const bool idempotent = is_idempotent(head_.method);
+  for (int stale = 0;; ++stale) {
+    auto opened = co_await open_connection();
+    if (opened.step != Step::Next) co_return opened;
+    // A pooled connection the upstream closed meanwhile is not a failure of the target:
+    // the request goes again, once, on a fresh connection.
+    bool can_retry = exchange_.reused && stale == 0 && replayable;
     auto sent = co_await send_request(route, match, can_retry);
     if (sent.step == Step::Next) {
       sent = co_await read_response_head(can_retry && idempotent);
-      if (sent.step == Step::Next) break;
+      if (sent.step == Step::Next) co_return sent;
     }
-    if (sent.step == Step::Retry) {
-      upstream_deadline_.disarm();
-      exchange_.pool->discard(std::move(exchange_.connection));
-      exchange_.buffer->reset();
-      continue;
-    }
-    end_exchange(false);
-    co_return co_await answer(sent);
+    if (sent.step != Step::Retry) co_return sent;
+    upstream_deadline_.disarm();
+    exchange_.pool->discard(std::move(exchange_.connection));
+    exchange_.buffer->reset();
   }
-  upstream_ms_ =
-      std::chrono::duration<double, std::milli>(net::Clock::now() - upstream_started).count();
-  co_return co_await relay_response(route);
 }
 
 Task<ClientConnection::StepResult> ClientConnection::open_connection() {

@@ -5,6 +5,8 @@
 #include <map>
 #include <stdexcept>
 
+#include "control/control_plane.h"
+
 namespace portico::proxy {
 namespace {
 
@@ -41,6 +43,23 @@ boost::asio::ip::tcp::endpoint resolve(const std::string& host, std::uint16_t po
   return results.begin()->endpoint();
 }
 
+HashKey compile_hash_key(const std::string& spec) {
+  HashKey key;
+  if (spec.empty()) {
+    key.source = HashKey::Source::ClientIp;  // consistent_hash without hash_key: per client
+    return key;
+  }
+  auto colon = spec.find(':');
+  std::string kind = spec.substr(0, colon);
+  if (colon != std::string::npos) key.name = spec.substr(colon + 1);
+  if (kind == "client_ip") key.source = HashKey::Source::ClientIp;
+  if (kind == "header") key.source = HashKey::Source::Header;
+  if (kind == "cookie") key.source = HashKey::Source::Cookie;
+  if (kind == "jwt") key.source = HashKey::Source::Claim;
+  if (kind == "path") key.source = HashKey::Source::Path;
+  return key;
+}
+
 std::string not_implemented_reason(const config::RouteConfig& route) {
   if (route.has_aggregate) return "aggregate routes are not built yet";
   if (route.has_grpc) return "grpc transcoding is not built yet";
@@ -61,8 +80,10 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
   for (const auto& [name, upstream] : config->upstreams) {
     UpstreamRuntime compiled;
     compiled.name = name;
+    compiled.config = &upstream;
     compiled.timeouts = upstream.timeouts;
     compiled.max_connections = upstream.max_connections;
+    using observability::Family;
     for (const auto& target : upstream.targets) {
       TargetRuntime t;
       t.host = target.host;
@@ -70,7 +91,35 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
       t.weight = target.weight == 0 ? 1 : target.weight;
       t.key = target.host + ":" + std::to_string(target.port);
       t.endpoint = resolve(target.host, target.port);
+      // A changed address (DNS refresh) gets fresh pooled connections.
+      t.pool_key = t.key + "@" + t.endpoint.address().to_string();
+      auto outcome_series = [&](std::string_view outcome) {
+        return services.series.id_of(Family::UpstreamRequests,
+                                     {{"upstream", name}, {"target", t.key}, {"outcome", outcome}});
+      };
+      t.success_series = outcome_series("success");
+      t.failure_series = outcome_series("failure");
+      t.timeout_series = outcome_series("timeout");
+      t.retry_series = outcome_series("retry");
       compiled.targets.push_back(std::move(t));
+    }
+    compiled.duration_series =
+        services.series.id_of(Family::UpstreamDuration, {{"upstream", name}});
+    compiled.state = std::make_shared<upstream::UpstreamState>(upstream);
+    compiled.maglev = upstream::make_maglev_table(upstream);
+    if (upstream.retries && upstream.retries->attempts > 0)
+      compiled.retry.emplace(*upstream.retries);
+    compiled.hash_key = compile_hash_key(upstream.hash_key);
+    if (upstream.health_check && services.control && !compiled.targets.empty()) {
+      std::vector<control::HealthTarget> probes;
+      for (const auto& t : compiled.targets) probes.push_back({t.key, t.endpoint, t.key});
+      auto checker = std::make_unique<control::HealthChecker>(
+          *upstream.health_check, std::move(probes),
+          [state = compiled.state](std::size_t i, bool healthy) {
+            state->target(i).set_healthy(healthy);
+          });
+      checker->start(services.control->executor());
+      runtime->health_checkers.push_back(std::move(checker));
     }
     upstream_index[name] = runtime->upstreams.size();
     runtime->upstreams.push_back(std::move(compiled));

@@ -11,26 +11,46 @@
 #include <vector>
 
 #include "config/config.h"
+#include "control/health_checker.h"
 #include "filters/all_filters.h"
 #include "observability/metrics.h"
 #include "observability/series.h"
 #include "routing/router.h"
+#include "upstream/balancer.h"
+#include "upstream/retry_policy.h"
+#include "upstream/upstream_state.h"
 
 namespace portico::proxy {
 
 struct TargetRuntime {
-  std::string key;  // "host:port": names the per-worker connection pool
+  std::string key;       // "host:port" as configured: metrics, logs, admin
+  std::string pool_key;  // key and resolved address: names the per-worker connection pool
   std::string host;
   std::uint16_t port = 0;
   std::uint32_t weight = 1;
   boost::asio::ip::tcp::endpoint endpoint;  // resolved when the config was compiled
+  // portico_upstream_requests_total series of this target, by outcome.
+  std::uint32_t success_series = 0, failure_series = 0, timeout_series = 0, retry_series = 0;
+};
+
+// Where consistent_hash takes its key from (`hash_key`).
+struct HashKey {
+  enum class Source { None, ClientIp, Header, Cookie, Claim, Path } source = Source::None;
+  std::string name;  // header, cookie or claim name
 };
 
 struct UpstreamRuntime {
   std::string name;
+  const config::UpstreamConfig* config = nullptr;
   std::vector<TargetRuntime> targets;
   config::UpstreamTimeouts timeouts;
   std::uint64_t max_connections = 1024;
+  // Shared by every worker: health, ejection, load, breaker, retry budget.
+  std::shared_ptr<upstream::UpstreamState> state;
+  std::shared_ptr<const upstream::MaglevTable> maglev;  // consistent_hash only
+  std::optional<upstream::RetryPolicy> retry;
+  HashKey hash_key;
+  std::uint32_t duration_series = 0;  // portico_upstream_duration_seconds
 };
 
 // A piece of a `rewrite` template: literal text, or the value of a path parameter.
@@ -69,6 +89,8 @@ struct Runtime {
   std::vector<CompiledRoute> routes;  // same order as config->routes
   std::vector<UpstreamRuntime> upstreams;
   filters::AuthProviders auth_providers;
+  // Active health checks, one per upstream that has them; they stop with the snapshot.
+  std::vector<std::unique_ptr<control::HealthChecker>> health_checkers;
   std::vector<std::string> warnings;  // what the compile noticed (unresolvable hosts...)
 
   const config::Limits& limits() const { return config->server.limits; }

@@ -14,23 +14,6 @@ namespace portico::proxy {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-void RoundRobin::reset(const std::vector<TargetRuntime>& targets) {
-  current_.assign(targets.size(), 0);
-}
-
-std::size_t RoundRobin::pick(const std::vector<TargetRuntime>& targets) {
-  if (current_.size() != targets.size()) reset(targets);
-  std::int64_t total = 0;
-  std::size_t best = 0;
-  for (std::size_t i = 0; i < targets.size(); ++i) {
-    current_[i] += targets[i].weight;
-    total += targets[i].weight;
-    if (current_[i] > current_[best]) best = i;
-  }
-  current_[best] -= total;
-  return best;
-}
-
 namespace {
 
 std::size_t buffer_size_for(const Runtime& runtime) {
@@ -49,6 +32,7 @@ Worker::Worker(unsigned worker_count, std::shared_ptr<const Runtime> runtime,
       sweep_timer_(io_) {
   if (access_log_writer_)
     access_log_ = std::make_unique<observability::AccessLogBuffer>(access_log_writer_);
+  prng_ = upstream::Prng(random_seed());
   unsigned char random[8];
   RAND_bytes(random, sizeof random);
   static constexpr char hex[] = "0123456789abcdef";
@@ -126,8 +110,8 @@ upstream::ConnectionPool& Worker::pool(std::size_t upstream, std::size_t target)
   return *upstream_pools_[upstream][target];
 }
 
-std::size_t Worker::pick_target(std::size_t upstream) {
-  return balancers_[upstream].pick(runtime_->upstreams[upstream].targets);
+std::size_t Worker::pick_target(std::size_t upstream, std::uint64_t key_hash, std::size_t avoid) {
+  return balancers_[upstream]->pick(key_hash, avoid, upstream::Clock::now());
 }
 
 void Worker::new_request_id(std::string& out) {
@@ -137,6 +121,13 @@ void Worker::new_request_id(std::string& out) {
   char digits[16];
   for (int i = 15; i >= 0; --i, n >>= 4) digits[i] = hex[n & 15];
   out.append(digits, 16);
+}
+
+std::uint64_t Worker::random_seed() {
+  std::uint64_t seed = 0;
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&seed), sizeof seed) != 1)
+    seed = ++request_counter_;
+  return seed;
 }
 
 void Worker::rebuild_upstream_state() {
@@ -149,15 +140,16 @@ void Worker::rebuild_upstream_state() {
     // max_connections is per process: each worker gets its share (at least one).
     auto share = std::max<std::uint64_t>(1, upstream.max_connections / std::max(1u, worker_count_));
     for (const auto& target : upstream.targets) {
-      auto& pool = pools_[target.key];
+      auto& pool = pools_[target.pool_key];
       if (!pool)
-        pool = std::make_unique<upstream::ConnectionPool>(target.key, share);
+        pool = std::make_unique<upstream::ConnectionPool>(target.pool_key, share);
       else
         pool->set_max_connections(share);
       pools.push_back(pool.get());
     }
     upstream_pools_.push_back(std::move(pools));
-    balancers_.emplace_back();
+    balancers_.push_back(
+        upstream::make_balancer(*upstream.config, upstream.state, upstream.maglev, random_seed()));
   }
   buffers_.set_buffer_size(buffer_size_for(*runtime_));
 }

@@ -19,23 +19,15 @@
 #include "observability/access_log.h"
 #include "observability/metrics.h"
 #include "proxy/runtime.h"
+#include "upstream/balancer.h"
 #include "upstream/connection_pool.h"
+#include "upstream/prng.h"
 
 namespace portico::proxy {
 
 class ClientConnection;
 using ConnectionHook =
     boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
-
-// Smooth weighted round robin (each target chosen in proportion to its weight, interleaved).
-class RoundRobin {
- public:
-  void reset(const std::vector<TargetRuntime>& targets);
-  std::size_t pick(const std::vector<TargetRuntime>& targets);
-
- private:
-  std::vector<std::int64_t> current_;
-};
 
 class Worker {
  public:
@@ -56,10 +48,12 @@ class Worker {
   observability::MetricsShard& metrics() { return metrics_; }
   observability::AccessLogBuffer* access_log() { return access_log_.get(); }
   upstream::ConnectionPool& pool(std::size_t upstream, std::size_t target);
-  std::size_t pick_target(std::size_t upstream);
+  // The target for an attempt on `upstream` (see upstream::Balancer::pick).
+  std::size_t pick_target(std::size_t upstream, std::uint64_t key_hash, std::size_t avoid);
   // Appends a new unique request id to `out`.
   void new_request_id(std::string& out);
   bool draining() const { return draining_; }
+  upstream::Prng& prng() { return prng_; }
 
   // --- callable from any thread (posted to this worker) ---
   void swap_runtime(std::shared_ptr<const Runtime> runtime,
@@ -80,6 +74,7 @@ class Worker {
   void accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
   void schedule_sweep();
   void rebuild_upstream_state();
+  std::uint64_t random_seed();
   void sync_listeners(const std::vector<config::Endpoint>& addresses);
 
   // Declaration order is destruction order, reversed: connections still suspended when the
@@ -100,6 +95,7 @@ class Worker {
   std::string request_id_prefix_;
   std::uint64_t request_counter_ = 0;
   unsigned sweeps_ = 0;
+  upstream::Prng prng_{0};
   bool draining_ = false;
 
   boost::asio::io_context io_;
@@ -107,7 +103,7 @@ class Worker {
   std::vector<std::pair<std::string, std::unique_ptr<boost::asio::ip::tcp::acceptor>>> acceptors_;
   std::unordered_map<std::string, std::unique_ptr<upstream::ConnectionPool>> pools_;
   std::vector<std::vector<upstream::ConnectionPool*>> upstream_pools_;  // [upstream][target]
-  std::vector<RoundRobin> balancers_;
+  std::vector<std::unique_ptr<upstream::Balancer>> balancers_;          // [upstream]
   std::thread thread_;
 };
 

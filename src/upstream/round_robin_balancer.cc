@@ -24,13 +24,17 @@ RoundRobinBalancer::RoundRobinBalancer(std::shared_ptr<UpstreamState> state, std
 
 std::size_t RoundRobinBalancer::choose(std::uint64_t, const Eligible& eligible) {
   if (schedule_.empty()) return step(eligible);
+  const std::size_t start = cursor_;
   for (std::size_t walked = 0; walked < schedule_.size(); ++walked) {
     std::size_t i = schedule_[cursor_];
     if (++cursor_ == schedule_.size()) cursor_ = 0;
     if (eligible(i)) return i;
     // After a miss, make sure the walk can end well before going around the whole period.
-    if (walked == 0 && !eligible.any()) return no_target;
+    if (walked == 0 && !eligible.any()) break;
   }
+  // Nothing chosen: the turn is not spent, so the caller's next try (panic mode, or a
+  // retry's other target) continues the rotation where it stood.
+  cursor_ = start;
   return no_target;
 }
 

@@ -5,6 +5,8 @@
 #include "filters/api_key/api_key_provider.h"
 #include "filters/auth/auth_filter.h"
 #include "filters/cors/cors_filter.h"
+#include "filters/jwt_auth/jwt_provider.h"
+#include "filters/oauth2/introspection_provider.h"
 #include "filters/rbac/rbac_filter.h"
 
 namespace portico::filters {
@@ -14,6 +16,11 @@ AuthProviders build_auth_providers(const config::Config& config, FilterServices&
   for (const auto& [name, provider] : config.auth) {
     if (provider.type == "api_key")
       providers.emplace(name, std::make_shared<api_key::ApiKeyProvider>(provider));
+    else if (provider.type == "jwt")
+      providers.emplace(name, std::make_shared<jwt_auth::JwtProvider>(provider, services.control));
+    else if (provider.type == "oauth2_introspection")
+      providers.emplace(
+          name, std::make_shared<oauth2::IntrospectionProvider>(provider, services.control));
   }
   return providers;
 }

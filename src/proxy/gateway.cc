@@ -6,9 +6,14 @@
 
 #include "config/config_json.h"
 #include "config/config_loader.h"
-#include "proxy/log.h"
+#include "core/log.h"
 
 namespace portico::proxy {
+
+using core::log_error;
+using core::log_info;
+using core::log_warn;
+using core::set_log_level;
 
 namespace asio = boost::asio;
 namespace json = boost::json;

@@ -4,11 +4,11 @@
 
 #include <string_view>
 
-namespace portico::proxy {
+namespace portico::core {
 
 void set_log_level(std::string_view level);  // trace debug info warn error off
 void log_info(std::string_view message);
 void log_warn(std::string_view message);
 void log_error(std::string_view message);
 
-}  // namespace portico::proxy
+}  // namespace portico::core

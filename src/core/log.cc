@@ -1,4 +1,4 @@
-#include "proxy/log.h"
+#include "core/log.h"
 
 #include <atomic>
 #include <chrono>
@@ -7,7 +7,7 @@
 #include <mutex>
 #include <string>
 
-namespace portico::proxy {
+namespace portico::core {
 namespace {
 
 enum Level { Trace, Debug, Info, Warn, Error, Off };
@@ -62,4 +62,4 @@ void log_error(std::string_view message) {
   write(Error, "error", message);
 }
 
-}  // namespace portico::proxy
+}  // namespace portico::core

@@ -1,11 +1,16 @@
 #include "proxy/gateway.h"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <iostream>
 #include <thread>
 
 #include "config/config_json.h"
 #include "config/config_loader.h"
+#include "control/dns_resolver.h"
 #include "core/log.h"
 
 namespace portico::proxy {
@@ -44,13 +49,87 @@ std::shared_ptr<const Runtime> Gateway::build_runtime(std::vector<std::string>& 
   if (config->server.listen.empty())
     config->server.listen.push_back({"0.0.0.0", 8080, "0.0.0.0:8080"});
   try {
-    CompileServices services{route_names_, series_, &background_};
+    CompileServices services{route_names_, series_, &background_, current_runtime()};
     auto runtime = compile_runtime(config, version_ + 1, services);
     for (const auto& warning : runtime->warnings) log_warn(warning);
     return runtime;
   } catch (const std::exception& e) {
     errors.push_back(config_path_ + ": " + e.what());
     return nullptr;
+  }
+}
+
+std::shared_ptr<const Runtime> Gateway::current_runtime() {
+  std::lock_guard lock(mutex_);
+  return runtime_;
+}
+
+void Gateway::install(std::shared_ptr<const Runtime> runtime,
+                      std::shared_ptr<observability::AccessLogWriter> log) {
+  {
+    std::lock_guard lock(mutex_);
+    version_ = runtime->version;
+    runtime_ = runtime;
+    access_log_ = log;
+  }
+  set_log_level(runtime->config->observability.log_level);
+  for (auto& worker : workers_) worker->swap_runtime(runtime, log);
+  if (admin_) admin_->set_token(runtime->config->admin.token);
+}
+
+// Hostnames in targets are looked up again every dns_refresh (the shortest any upstream asks
+// for). When a target's address is no longer among the answers, the same config is compiled
+// again: upstreams whose addresses did not change keep their state (see compile_runtime), the
+// others get pools to the new address, and requests in flight finish on the old snapshot.
+asio::awaitable<void> Gateway::refresh_dns() {
+  asio::steady_timer timer(control_);
+  while (!draining_) {
+    auto runtime = current_runtime();
+    auto every = std::chrono::milliseconds(30000);
+    bool any_name = false;
+    for (const auto& upstream : runtime->upstreams) {
+      for (const auto& target : upstream.targets) {
+        boost::system::error_code ec;
+        asio::ip::make_address(target.host, ec);
+        if (!ec) continue;
+        any_name = true;
+        every = std::min(every, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    upstream.config->dns_refresh));
+      }
+    }
+    timer.expires_after(std::max(every, std::chrono::milliseconds(100)));
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (!any_name || draining_ || runtime != current_runtime()) continue;
+    bool changed = false;
+    for (const auto& upstream : runtime->upstreams) {
+      for (const auto& target : upstream.targets) {
+        boost::system::error_code ec;
+        asio::ip::make_address(target.host, ec);
+        if (!ec) continue;
+        auto found = co_await control::resolve_all(target.host, target.port,
+                                                   std::chrono::milliseconds(2000));
+        if (!found.error.empty() || found.endpoints.empty()) {
+          log_warn("dns: " + target.host + ": " +
+                   (found.error.empty() ? "no addresses" : found.error) + "; keeping " +
+                   target.endpoint.address().to_string());
+          continue;
+        }
+        if (std::find(found.endpoints.begin(), found.endpoints.end(), target.endpoint) ==
+            found.endpoints.end()) {
+          log_info("dns: " + target.key + " moved from " + target.endpoint.address().to_string() +
+                   " to " + found.endpoints.front().address().to_string());
+          changed = true;
+        }
+      }
+    }
+    if (!changed || runtime != current_runtime()) continue;
+    try {
+      CompileServices services{route_names_, series_, &background_, runtime};
+      auto fresh = compile_runtime(runtime->config, runtime->version, services);
+      install(fresh, access_log_);
+    } catch (const std::exception& e) {
+      log_warn(std::string("dns: recompile failed: ") + e.what());
+    }
   }
 }
 
@@ -131,6 +210,7 @@ int Gateway::run() {
   std::error_code mtime_ec;
   config_mtime_ = std::filesystem::last_write_time(config_path_, mtime_ec);
   watch_config_file();
+  asio::co_spawn(control_, refresh_dns(), asio::detached);
   control_.run();
 
   for (auto& worker : workers_) worker->join();
@@ -161,15 +241,7 @@ admin::ReloadOutcome Gateway::reload() {
     outcome.version = version_;
     return outcome;
   }
-  {
-    std::lock_guard lock(mutex_);
-    version_ = runtime->version;
-    runtime_ = runtime;
-    access_log_ = log;
-  }
-  set_log_level(runtime->config->observability.log_level);
-  for (auto& worker : workers_) worker->swap_runtime(runtime, log);
-  if (admin_) admin_->set_token(runtime->config->admin.token);
+  install(runtime, log);
   counters_.reloads_success.fetch_add(1);
   log_info("reloaded: serving config version " + std::to_string(runtime->version));
   outcome.ok = true;

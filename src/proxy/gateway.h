@@ -2,6 +2,7 @@
 // signal handling; reloads by swapping snapshots; drains on SIGTERM/SIGINT.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -37,6 +38,11 @@ class Gateway {
   // Loads, validates and compiles; on failure returns null and fills `errors`.
   std::shared_ptr<const Runtime> build_runtime(std::vector<std::string>& errors);
   admin::ReloadOutcome reload();
+  std::shared_ptr<const Runtime> current_runtime();
+  // Makes `runtime` the one workers serve (each swaps between requests).
+  void install(std::shared_ptr<const Runtime> runtime,
+               std::shared_ptr<observability::AccessLogWriter> log);
+  boost::asio::awaitable<void> refresh_dns();
   void begin_drain();
   void poll_drain();
   void watch_config_file();  // with `watch: true`: reload when the file changes

@@ -5,6 +5,8 @@
 #include <map>
 #include <stdexcept>
 
+#include <boost/json/serialize.hpp>
+#include "config/config_json.h"
 #include "control/control_plane.h"
 
 namespace portico::proxy {
@@ -60,6 +62,19 @@ HashKey compile_hash_key(const std::string& spec) {
   return key;
 }
 
+// Takes the shared state of the same upstream in `previous` when nothing about it changed.
+bool reuse_shared_state(UpstreamRuntime& compiled, const Runtime* previous) {
+  if (!previous) return false;
+  for (const auto& old : previous->upstreams) {
+    if (old.name != compiled.name || old.fingerprint != compiled.fingerprint) continue;
+    compiled.state = old.state;
+    compiled.maglev = old.maglev;
+    compiled.health_checker = old.health_checker;
+    return true;
+  }
+  return false;
+}
+
 std::string not_implemented_reason(const config::RouteConfig& route) {
   if (route.has_aggregate) return "aggregate routes are not built yet";
   if (route.has_grpc) return "grpc transcoding is not built yet";
@@ -74,6 +89,7 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
   runtime->version = version;
   runtime->config = config;
   filters::FilterServices filter_services{services.series, services.control};
+  const auto config_json = config::config_to_json(*config).as_object();
   runtime->auth_providers = filters::build_auth_providers(*config, filter_services);
 
   std::map<std::string, std::size_t> upstream_index;
@@ -105,21 +121,24 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
     }
     compiled.duration_series =
         services.series.id_of(Family::UpstreamDuration, {{"upstream", name}});
-    compiled.state = std::make_shared<upstream::UpstreamState>(upstream);
-    compiled.maglev = upstream::make_maglev_table(upstream);
+    compiled.hash_key = compile_hash_key(upstream.hash_key);
     if (upstream.retries && upstream.retries->attempts > 0)
       compiled.retry.emplace(*upstream.retries);
-    compiled.hash_key = compile_hash_key(upstream.hash_key);
-    if (upstream.health_check && services.control && !compiled.targets.empty()) {
-      std::vector<control::HealthTarget> probes;
-      for (const auto& t : compiled.targets) probes.push_back({t.key, t.endpoint, t.key});
-      auto checker = std::make_unique<control::HealthChecker>(
-          *upstream.health_check, std::move(probes),
-          [state = compiled.state](std::size_t i, bool healthy) {
-            state->target(i).set_healthy(healthy);
-          });
-      checker->start(services.control->executor());
-      runtime->health_checkers.push_back(std::move(checker));
+    compiled.fingerprint = boost::json::serialize(config_json.at("upstreams").at(name));
+    for (const auto& t : compiled.targets) compiled.fingerprint += " " + t.pool_key;
+    if (!reuse_shared_state(compiled, services.previous.get())) {
+      compiled.state = std::make_shared<upstream::UpstreamState>(upstream);
+      compiled.maglev = upstream::make_maglev_table(upstream);
+      if (upstream.health_check && services.control && !compiled.targets.empty()) {
+        std::vector<control::HealthTarget> probes;
+        for (const auto& t : compiled.targets) probes.push_back({t.key, t.endpoint, t.key});
+        compiled.health_checker = std::make_shared<control::HealthChecker>(
+            *upstream.health_check, std::move(probes),
+            [state = compiled.state](std::size_t i, bool healthy) {
+              state->target(i).set_healthy(healthy);
+            });
+        compiled.health_checker->start(services.control->executor());
+      }
     }
     upstream_index[name] = runtime->upstreams.size();
     runtime->upstreams.push_back(std::move(compiled));

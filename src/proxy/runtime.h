@@ -51,6 +51,12 @@ struct UpstreamRuntime {
   std::optional<upstream::RetryPolicy> retry;
   HashKey hash_key;
   std::uint32_t duration_series = 0;  // portico_upstream_duration_seconds
+  // Active health checks on the control plane; they stop with the last snapshot using them.
+  std::shared_ptr<control::HealthChecker> health_checker;
+  // The upstream's config and resolved addresses: a recompile that finds the same fingerprint
+  // keeps the state, balancer table and health checker, so a reload or a DNS refresh that
+  // changes nothing here loses no breaker, ejection or health history.
+  std::string fingerprint;
 };
 
 // A piece of a `rewrite` template: literal text, or the value of a path parameter.
@@ -89,8 +95,6 @@ struct Runtime {
   std::vector<CompiledRoute> routes;  // same order as config->routes
   std::vector<UpstreamRuntime> upstreams;
   filters::AuthProviders auth_providers;
-  // Active health checks, one per upstream that has them; they stop with the snapshot.
-  std::vector<std::unique_ptr<control::HealthChecker>> health_checkers;
   std::vector<std::string> warnings;  // what the compile noticed (unresolvable hosts...)
 
   const config::Limits& limits() const { return config->server.limits; }
@@ -101,6 +105,7 @@ struct CompileServices {
   observability::NameRegistry& route_names;
   observability::SeriesRegistry& series;
   control::ControlPlane* control = nullptr;
+  std::shared_ptr<const Runtime> previous;  // the snapshot being replaced, if any
 };
 
 // Compiles a validated config. Throws std::runtime_error when something only the compile can

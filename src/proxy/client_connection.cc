@@ -258,10 +258,15 @@ Task<ClientConnection::After> ClientConnection::serve_request() {
   } else {
     route = &runtime_->routes[match.route_index];
     route_ = route;
-    if (!route->filters.empty() && co_await run_filters(*route) == Next::Respond) {
-      after = co_await reply_from_filter();
-      log_request(route);
-      co_return after;
+    if (!route->filters.empty()) {
+      std::size_t at = 0;
+      auto next = run_filters(*route, at);
+      if (next == Next::Wait) next = co_await finish_filters(*route, at);
+      if (next == Next::Respond) {
+        after = co_await reply_from_filter();
+        log_request(route);
+        co_return after;
+      }
     }
     switch (route->action) {
       case ActionKind::Respond:
@@ -509,16 +514,27 @@ void ClientConnection::log_request(const CompiledRoute* route) {
   log->append(entry);
 }
 
-Task<Next> ClientConnection::run_filters(const CompiledRoute& route) {
+Next ClientConnection::run_filters(const CompiledRoute& route, std::size_t& at) {
   ctx_.head = &head_;
   ctx_.match = &match_;
   ctx_.route_name = route.name;
   ctx_.client_ip = client_ip_.empty() ? std::string_view(peer_ip_) : std::string_view(client_ip_);
   ctx_.metrics = &worker_.metrics();
-  for (const auto& filter : route.filters) {
-    // Most filters decide without waiting: only one that asks to wait costs a coroutine frame.
-    auto next = filter->on_request(ctx_);
-    if (next == Next::Wait) next = co_await filter->on_request_async(ctx_);
+  // Most filters decide without waiting; the chain suspends only at one that asks to.
+  for (at = 0; at < route.filters.size(); ++at) {
+    auto next = route.filters[at]->on_request(ctx_);
+    if (next != Next::Continue) return next;
+  }
+  return Next::Continue;
+}
+
+Task<Next> ClientConnection::finish_filters(const CompiledRoute& route, std::size_t at) {
+  // route.filters[at] asked to wait: its async hook runs, then the rest of the chain.
+  if (co_await route.filters[at]->on_request_async(ctx_) == Next::Respond) co_return Next::Respond;
+  for (++at; at < route.filters.size(); ++at) {
+    const auto& filter = *route.filters[at];
+    auto next = filter.on_request(ctx_);
+    if (next == Next::Wait) next = co_await filter.on_request_async(ctx_);
     if (next == Next::Respond) co_return next;
   }
   co_return Next::Continue;

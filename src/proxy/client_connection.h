@@ -53,8 +53,10 @@ class ClientConnection : public ConnectionHook {
   Task<After> reply_local(int status, std::string_view message, std::string_view error_tag,
                           std::string_view extra_headers = {});
   Task<After> respond_action(const CompiledRoute& route);
-  // Runs the route's filters; Respond when one of them answered (ctx_.reply).
-  Task<Next> run_filters(const CompiledRoute& route);
+  // Runs the route's filters without suspending; Respond when one of them answered
+  // (ctx_.reply), Wait when filter number `at` needs I/O: finish_filters goes on from there.
+  Next run_filters(const CompiledRoute& route, std::size_t& at);
+  Task<Next> finish_filters(const CompiledRoute& route, std::size_t at);
   Task<After> reply_from_filter();
   // Lets the route's filters add their response header lines to out_.
   void append_filter_headers();

@@ -1,7 +1,7 @@
 // The control plane's event loop: one io_context on one thread for everything off the request
-// path (active health checks, DNS refresh, JWKS refresh, token introspection). A worker runs a
-// call there with `co_await co_spawn(control.executor(), task(), use_awaitable)` and resumes on
-// its own executor.
+// path (active health checks, JWKS refresh, token introspection; DNS refresh runs on the gateway's
+// own loop). A worker runs a call there with `co_await co_spawn(control.executor(), task(),
+// use_awaitable)` and resumes on its own executor.
 #pragma once
 
 #include <atomic>

@@ -243,6 +243,7 @@ Task<ClientConnection::After> ClientConnection::serve_request() {
   }
 
   match_ = runtime_->router->match(head_);
+  if (match_.status == routing::MatchStatus::MethodNotAllowed) match_preflight();
   const auto& match = match_;
   const CompiledRoute* route = nullptr;
   if (head_.path == "/health" && (head_.method == "GET" || head_.method == "HEAD") &&
@@ -538,6 +539,21 @@ Task<Next> ClientConnection::finish_filters(const CompiledRoute& route, std::siz
     if (next == Next::Respond) co_return next;
   }
   co_return Next::Continue;
+}
+
+// A CORS preflight asks about the method it names, not OPTIONS: on a route whose `methods`
+// leave OPTIONS out it goes to the route that would serve that method, when that route answers
+// preflights (its chain starts with the cors filter). Otherwise the 405 stands.
+void ClientConnection::match_preflight() {
+  auto wanted = head_.find("access-control-request-method");
+  if (head_.method != "OPTIONS" || wanted.empty() || !head_.has("origin")) return;
+  auto method = head_.method;
+  head_.method = wanted;
+  auto preflight = runtime_->router->match(head_);
+  head_.method = method;
+  if (preflight.status != routing::MatchStatus::Matched) return;
+  const auto& filters = runtime_->routes[preflight.route_index].filters;
+  if (!filters.empty() && filters.front()->name() == "cors") match_ = preflight;
 }
 
 Task<ClientConnection::After> ClientConnection::reply_from_filter() {

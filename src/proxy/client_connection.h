@@ -58,6 +58,7 @@ class ClientConnection : public ConnectionHook {
   Next run_filters(const CompiledRoute& route, std::size_t& at);
   Task<Next> finish_filters(const CompiledRoute& route, std::size_t at);
   Task<After> reply_from_filter();
+  void match_preflight();
   // Lets the route's filters add their response header lines to out_.
   void append_filter_headers();
   Task<After> respond_health();
@@ -88,6 +89,9 @@ class ClientConnection : public ConnectionHook {
   static std::optional<upstream::AttemptFailure> failure_kind(std::string_view tag);
   // Reads the rest of the request body into the client buffer while it fits there.
   Task<StepResult> keep_body_for_replay();
+  // One read of request body bytes from the client, parsed into body_ (added to the pieces
+  // already there when `keep_pieces`).
+  Task<StepResult> read_request_body(bool keep_pieces);
   std::uint64_t balancing_hash(const UpstreamRuntime& upstream);
   Task<StepResult> open_connection();
   Task<StepResult> send_request(const CompiledRoute& route, const routing::MatchResult& match,

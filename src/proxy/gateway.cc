@@ -85,7 +85,7 @@ asio::awaitable<void> Gateway::refresh_dns() {
   asio::steady_timer timer(control_);
   while (!draining_) {
     auto runtime = current_runtime();
-    auto every = std::chrono::milliseconds(30000);
+    auto every = std::chrono::milliseconds::max();
     bool any_name = false;
     for (const auto& upstream : runtime->upstreams) {
       for (const auto& target : upstream.targets) {
@@ -97,6 +97,8 @@ asio::awaitable<void> Gateway::refresh_dns() {
                                     upstream.config->dns_refresh));
       }
     }
+    // Without hostnames, look again later: a reload may bring some.
+    if (!any_name) every = std::chrono::milliseconds(30000);
     timer.expires_after(std::max(every, std::chrono::milliseconds(100)));
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     if (!any_name || draining_ || runtime != current_runtime()) continue;

@@ -329,9 +329,10 @@ Task<ClientConnection::After> ClientConnection::proxy_action(const CompiledRoute
     auto now = upstream::Clock::now();
     if (counted) state.record(index, success, now);
 
-    bool retry =
-        counted && !success && may_retry && retries_ < upstream.retry->attempts() &&
-        (failure ? upstream.retry->retries(*failure) : upstream.retry->retries_status(status));
+    // A listed status is retried even when it is not a failure (429, say).
+    bool retry = may_retry && retries_ < upstream.retry->attempts() &&
+                 (failure ? upstream.retry->retries(*failure)
+                          : result.step == Step::Next && upstream.retry->retries_status(status));
     if (retry && state.retry_budget()) {
       retry_slot.reset();
       if (auto slot = state.retry_budget()->try_start_retry()) retry_slot.emplace(std::move(*slot));
@@ -372,24 +373,30 @@ Task<ClientConnection::After> ClientConnection::proxy_action(const CompiledRoute
   co_return co_await relay_response(route);
 }
 
+Task<ClientConnection::StepResult> ClientConnection::read_request_body(bool keep_pieces) {
+  deadline_.arm(socket_, runtime_->limits().idle_timeout);
+  auto [read_ec, n] = co_await socket_.async_read_some(
+      asio::buffer(buffer_->write_ptr(), buffer_->space()), use_tuple);
+  deadline_.disarm();
+  if (read_ec || deadline_.fired()) co_return StepResult::abort(400, "client_body_incomplete");
+  buffer_->end += n;
+  if (!keep_pieces) body_.clear();
+  boost::system::error_code ec;
+  auto consumed = parser_->put(asio::buffer(buffer_->read_ptr(), buffer_->size()), ec);
+  buffer_->begin += consumed;
+  bytes_in_ += consumed;
+  if (ec == http::error::need_more) ec = {};
+  if (ec == http::error::body_limit) co_return StepResult::fail(413, "body_too_large");
+  if (ec) co_return StepResult::fail(400, "malformed_body");
+  co_return StepResult::next();
+}
+
 Task<ClientConnection::StepResult> ClientConnection::keep_body_for_replay() {
   // Appends to what the buffer holds without compacting it: the body pieces parsed so far
   // point into it.
-  const auto& limits = runtime_->limits();
-  boost::system::error_code ec;
   while (!parser_->is_done() && buffer_->space() > 0) {
-    deadline_.arm(socket_, limits.idle_timeout);
-    auto [read_ec, n] = co_await socket_.async_read_some(
-        asio::buffer(buffer_->write_ptr(), buffer_->space()), use_tuple);
-    deadline_.disarm();
-    if (read_ec || deadline_.fired()) co_return StepResult::abort(400, "client_body_incomplete");
-    buffer_->end += n;
-    auto consumed = parser_->put(asio::buffer(buffer_->read_ptr(), buffer_->size()), ec);
-    buffer_->begin += consumed;
-    bytes_in_ += consumed;
-    if (ec == http::error::need_more) ec = {};
-    if (ec == http::error::body_limit) co_return StepResult::fail(413, "body_too_large");
-    if (ec) co_return StepResult::fail(400, "malformed_body");
+    auto read = co_await read_request_body(true);
+    if (read.step != Step::Next) co_return read;
   }
   co_return StepResult::next();
 }
@@ -483,24 +490,11 @@ Task<ClientConnection::StepResult> ClientConnection::send_request(const Compiled
 
 Task<ClientConnection::StepResult> ClientConnection::stream_request_body() {
   // Read a buffer's worth from the client, forward it, repeat: memory stays flat.
-  const auto& limits = runtime_->limits();
   auto& upstream_socket = exchange_.connection->socket;
-  boost::system::error_code ec;
   while (!parser_->is_done()) {
     buffer_->compact();
-    deadline_.arm(socket_, limits.idle_timeout);
-    auto [read_ec, n] = co_await socket_.async_read_some(
-        asio::buffer(buffer_->write_ptr(), buffer_->space()), use_tuple);
-    deadline_.disarm();
-    if (read_ec || deadline_.fired()) co_return StepResult::abort(400, "client_body_incomplete");
-    buffer_->end += n;
-    body_.clear();
-    auto consumed = parser_->put(asio::buffer(buffer_->read_ptr(), buffer_->size()), ec);
-    buffer_->begin += consumed;
-    bytes_in_ += consumed;
-    if (ec == http::error::need_more) ec = {};
-    if (ec == http::error::body_limit) co_return StepResult::fail(413, "body_too_large");
-    if (ec) co_return StepResult::fail(400, "malformed_body");
+    auto read = co_await read_request_body(false);
+    if (read.step != Step::Next) co_return read;
     iov_.clear();
     append_body_pieces(body_, exchange_.chunked_body, parser_->is_done());
     if (iov_.empty()) continue;

@@ -189,6 +189,11 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
     }
     runtime->routes.push_back(std::move(compiled));
   }
+  for (const auto& [name, upstream] : config->upstreams)
+    for (const auto& target : upstream.targets)
+      if (target.scheme == "https")
+        runtime->warnings.push_back("upstreams." + name + ": " + target.url +
+                                    ": TLS to upstreams is not built yet; plain HTTP is sent");
   if (!config->server.tls_certificates.empty())
     runtime->warnings.push_back(
         "server.tls: accepted but TLS listeners are not built yet; listeners speak plain HTTP");

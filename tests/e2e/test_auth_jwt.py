@@ -446,3 +446,21 @@ def test_large_tokens(gw, up, keys):
     # A valid token with a ~10 KB claim is accepted.
     big_valid = at.token(keys.hmac, "HS256", pad="z" * 7000)
     assert get(gw, "/alg/hs256", big_valid).status_code == 200
+
+
+def test_a_provider_without_algorithms_accepts_its_own_key_family_only(gateway, upstream):
+    up = upstream("jwt-no-algs")
+    secret = "no-algorithms-listed-0123456789abcdef"
+    gw = gateway(pt.make_config(upstreams={"up": "@UP@"}, top_extra="""
+auth:
+  hs: {type: jwt, secret: "%s"}
+""" % secret, routes="- {name: p, match: {prefix: /p}, upstream: up, auth: hs}"), UP=up.url)
+    import jwt as pyjwt
+    now = int(time.time())
+    for alg in ("HS256", "HS384", "HS512"):
+        token = pyjwt.encode({"sub": "u", "exp": now + 60}, secret, algorithm=alg)
+        r = requests.get(gw.url + "/p", headers={"Authorization": "Bearer " + token}, timeout=5)
+        assert r.status_code == 200, (alg, r.text)
+    wrong = pyjwt.encode({"sub": "u", "exp": now + 60}, "another-secret-0123456789abcdef", "HS256")
+    r = requests.get(gw.url + "/p", headers={"Authorization": "Bearer " + wrong}, timeout=5)
+    assert r.status_code == 401

@@ -260,3 +260,19 @@ def test_defaults_cors_applies_unless_the_route_turns_it_off(defaults_gw, up):
     r = requests.get(defaults_gw.url + "/off", headers={"Origin": ORIGIN}, timeout=10)
     assert r.status_code == 200
     assert_no_cors(r)
+
+
+def test_preflight_reaches_a_route_whose_methods_leave_options_out(gateway, upstream):
+    up = upstream("cors-methods")
+    gw = gateway(pt.make_config(upstreams={"up": "@UP@"}, top_extra=POLICY, routes="""
+- {name: posts, match: {prefix: /posts, methods: [POST]}, upstream: up, rewrite: /echo, cors: true}
+- {name: gets, match: {prefix: /gets, methods: [GET]}, upstream: up, rewrite: /echo}
+"""), UP=up.url)
+    hits = pt.upstream_hits(up)
+    r = preflight(gw, "/posts")
+    assert r.status_code == 204, r.text
+    assert r.headers["Access-Control-Allow-Origin"] == ORIGIN
+    # A method the route does not serve, or a route without CORS: the 405 stands.
+    assert preflight(gw, "/posts", method="GET").status_code == 405
+    assert preflight(gw, "/gets", method="GET").status_code == 405
+    assert pt.upstream_hits(up) == hits

@@ -467,3 +467,15 @@ def test_route_timeout_longer_than_the_upstream_timeout_wins(gateway, upstream):
     r = requests.get(gw.url + "/slow?ms=800", timeout=10)
     assert_gateway_error(r, 504)
     assert time.monotonic() - start < 0.75
+
+
+def test_a_listed_4xx_status_is_retried_on_the_other_target(gateway, upstream):
+    busy, calm = upstream("r429-busy"), upstream("r429-calm")
+    pt.upstream_control(busy, mode="fail", status=429)
+    gw = gateway(pool_config([busy.url, calm.url],
+                             "retries: {attempts: 1, on: [429], backoff: 5ms, budget: 100%}"))
+    with requests.Session() as s:
+        answers = [s.get(gw.url + "/x", timeout=10) for _ in range(10)]
+    assert [r.status_code for r in answers] == [200] * 10
+    assert {r.json()["name"] for r in answers} == {"r429-calm"}
+    assert pt.upstream_hits(busy) >= 1  # it was tried, and its 429 never reached the client

@@ -29,6 +29,15 @@ std::string read_file(const std::string& provider, const std::string& key,
 jwt::VerifierOptions verifier_options(const config::AuthProviderConfig& config) {
   jwt::VerifierOptions options;
   options.algorithms = config.algorithms;
+  // Without an allow-list, the algorithms of the key's kind: a key only verifies its own family
+  // anyway, so this admits nothing a key could not check.
+  if (options.algorithms.empty()) {
+    if (!config.secret.empty())
+      options.algorithms = {"HS256", "HS384", "HS512"};
+    else
+      options.algorithms = {"RS256", "RS384", "RS512", "PS256", "PS384",
+                            "PS512", "ES256", "ES384", "EdDSA"};
+  }
   options.issuer = config.issuer;
   options.audience = config.audience;
   options.leeway = std::chrono::duration_cast<std::chrono::seconds>(config.leeway);

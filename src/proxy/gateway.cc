@@ -126,7 +126,7 @@ asio::awaitable<void> Gateway::refresh_dns() {
     }
     if (!changed || runtime != current_runtime()) continue;
     try {
-      CompileServices services{route_names_, series_, &background_, runtime};
+      CompileServices services{route_names_, series_, &background_, runtime, true};
       auto fresh = compile_runtime(runtime->config, runtime->version, services);
       install(fresh, access_log_);
     } catch (const std::exception& e) {

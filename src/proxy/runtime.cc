@@ -90,7 +90,10 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
   runtime->config = config;
   filters::FilterServices filter_services{services.series, services.control};
   const auto config_json = config::config_to_json(*config).as_object();
-  runtime->auth_providers = filters::build_auth_providers(*config, filter_services);
+  if (services.keep_auth_providers && services.previous)
+    runtime->auth_providers = services.previous->auth_providers;
+  else
+    runtime->auth_providers = filters::build_auth_providers(*config, filter_services);
 
   std::map<std::string, std::size_t> upstream_index;
   for (const auto& [name, upstream] : config->upstreams) {

@@ -106,6 +106,9 @@ struct CompileServices {
   observability::SeriesRegistry& series;
   control::ControlPlane* control = nullptr;
   std::shared_ptr<const Runtime> previous;  // the snapshot being replaced, if any
+  // Take `previous`'s auth providers (token caches, fetched JWKS) instead of building new ones:
+  // for a recompile of the same config (DNS refresh). A reload re-reads key files.
+  bool keep_auth_providers = false;
 };
 
 // Compiles a validated config. Throws std::runtime_error when something only the compile can

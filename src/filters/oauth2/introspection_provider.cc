@@ -75,7 +75,7 @@ struct IntrospectionProvider::Shared {
   }
 
   void remember(const std::string& token, std::shared_ptr<const Introspection> answer) {
-    if (!answer->active || answer->cache_until <= Clock::now()) return;
+    if (answer->cache_until <= Clock::now()) return;
     std::lock_guard lock{mutex};
     // Bounded: when full, the expired go first, and if none has, everything (a rare event that
     // only costs fresh calls).
@@ -125,6 +125,9 @@ std::shared_ptr<const Introspection> parse_introspection(std::string_view body,
                                                          std::int64_t now_unix,
                                                          std::chrono::seconds cache_ttl) {
   auto answer = std::make_shared<Introspection>();
+  // An inactive token does not become active: the answer is kept a little while too, so a
+  // client retrying a revoked token does not become a call per request to the server.
+  answer->cache_until = Clock::now() + std::min(cache_ttl, std::chrono::seconds(30));
   boost::system::error_code ec;
   auto value = boost::json::parse(body, ec);
   if (ec || !value.is_object()) return answer;

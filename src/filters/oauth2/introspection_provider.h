@@ -1,7 +1,7 @@
 // `type: oauth2_introspection` (RFC 7662): the bearer token is sent to the authorization
 // server's introspection endpoint with the gateway's client credentials. Active answers are
-// cached up to min(cache_ttl, the token's exp); concurrent requests with the same uncached token
-// share one call, made on the control plane.
+// cached up to min(cache_ttl, the token's exp), inactive ones up to min(cache_ttl, 30s);
+// concurrent requests with the same uncached token share one call, made on the control plane.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

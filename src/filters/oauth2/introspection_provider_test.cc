@@ -30,3 +30,16 @@ TEST(ParseIntrospection, ReadsSubjectScopesAndBoundsTheCacheByExp) {
 
 }  // namespace
 }  // namespace portico::filters::oauth2
+
+namespace portico::filters::oauth2 {
+namespace {
+
+TEST(ParseIntrospection, KeepsAnInactiveAnswerForAtMostThirtySeconds) {
+  auto answer = parse_introspection(R"({"active": false})", now, std::chrono::seconds(600));
+  EXPECT_FALSE(answer->active);
+  EXPECT_LE(answer->cache_until, std::chrono::steady_clock::now() + std::chrono::seconds(31));
+  EXPECT_GT(answer->cache_until, std::chrono::steady_clock::now() + std::chrono::seconds(25));
+}
+
+}  // namespace
+}  // namespace portico::filters::oauth2

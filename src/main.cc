@@ -94,6 +94,20 @@ int validate(const std::string& path) {
     std::cout << path << ": " << result.errors.size() << " error(s)\n";
     return 1;
   }
+  // What only building can see: key files that do not read or parse, hosts that do not
+  // resolve. The control plane is never started: nothing is fetched or probed.
+  try {
+    portico::observability::NameRegistry names;
+    portico::observability::SeriesRegistry series;
+    portico::control::ControlPlane background;
+    portico::proxy::CompileServices services{names, series, &background};
+    auto config = std::make_shared<portico::config::Config>(*result.config);
+    auto runtime = portico::proxy::compile_runtime(config, 0, services);
+    for (const auto& warning : runtime->warnings) std::cout << "warning: " << warning << "\n";
+  } catch (const std::exception& e) {
+    std::cout << path << ": " << e.what() << "\n" << path << ": 1 error(s)\n";
+    return 1;
+  }
   std::cout << path << ": ok (" << result.config->routes.size() << " routes, "
             << result.config->upstreams.size() << " upstreams)\n";
   return 0;

@@ -158,3 +158,23 @@ def test_short_form_runs(tmp_path):
         assert pt.wait_until(up, 10)
     finally:
         assert pt.stop_pid(proc) == 0
+
+
+def test_validate_reads_key_files_as_starting_would(tmp_path):
+    f = tmp_path / "keys.yaml"
+    f.write_text("""\
+upstreams:
+  u: {targets: [http://127.0.0.1:8081]}
+auth:
+  partner-keys: {type: api_key, keys_file: %s}
+  users-jwt: {type: jwt, public_key: %s, algorithms: [RS256]}
+routes:
+  - {match: {prefix: /}, upstream: u, auth: [partner-keys, users-jwt]}
+""" % (tmp_path / "missing-keys.yaml", tmp_path / "missing.pem"))
+    p = run("validate", "-c", str(f))
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "missing-keys.yaml" in p.stdout and "cannot read" in p.stdout, p.stdout
+    (tmp_path / "missing-keys.yaml").write_text("k-1: partner-a\n")
+    (tmp_path / "missing.pem").write_text("not a key\n")
+    p = run("validate", "-c", str(f))
+    assert p.returncode == 1 and "public_key" in p.stdout, p.stdout

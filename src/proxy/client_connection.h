@@ -49,6 +49,7 @@ class ClientConnection : public ConnectionHook {
   void release_scratch();
   void append_connection_header(bool closing);
   Task<After> serve_request();
+  Task<After> serve_route(const CompiledRoute& route);
   Task<After> read_head();
   Task<After> reply_local(int status, std::string_view message, std::string_view error_tag,
                           std::string_view extra_headers = {});
@@ -82,6 +83,9 @@ class ClientConnection : public ConnectionHook {
     }
   };
   Task<After> proxy_action(const CompiledRoute& route, const routing::MatchResult& match);
+  Task<After> proxy_attempts(const CompiledRoute& route, const routing::MatchResult& match);
+  // Records the outcome of the attempt just made; true when it is to be retried.
+  bool decide_retry(const UpstreamRuntime& upstream);
   // One attempt on the target in exchange_: open (or reuse) a connection, send the request,
   // read the response head. Next when the head is in.
   Task<StepResult> attempt(const CompiledRoute& route, const routing::MatchResult& match,
@@ -92,6 +96,8 @@ class ClientConnection : public ConnectionHook {
   // One read of request body bytes from the client, parsed into body_ (added to the pieces
   // already there when `keep_pieces`).
   Task<StepResult> read_request_body(bool keep_pieces);
+  Task<After> refuse_circuit_open(std::chrono::seconds retry_after);
+  Task<> sleep_for(std::chrono::microseconds duration);
   std::uint64_t balancing_hash(const UpstreamRuntime& upstream);
   Task<StepResult> open_connection();
   Task<StepResult> send_request(const CompiledRoute& route, const routing::MatchResult& match,
@@ -146,6 +152,26 @@ class ClientConnection : public ConnectionHook {
     config::Duration request_timeout{};
     bool chunked_body = false;  // the request body goes upstream chunked
     bool reused = false;        // the connection came from the pool
+    // The attempts of the current request (proxy_attempts).
+    struct Attempts {
+      upstream::CircuitBreaker::Admission admission{.allowed = true};
+      std::optional<upstream::RetryBudget::ActiveRetry> retry_slot;
+      StepResult result;
+      net::Clock::time_point started{};
+      std::uint64_t key_hash = 0;
+      std::size_t index = 0;
+      std::size_t avoid = upstream::no_target;
+      bool replayable = false;
+      bool may_retry = false;
+      bool success = false;
+      void reset(const upstream::CircuitBreaker::Admission& admitted) {
+        admission = admitted;
+        retry_slot.reset();
+        result = {};
+        avoid = upstream::no_target;
+        success = false;
+      }
+    } attempts;
   };
   Exchange exchange_;
 

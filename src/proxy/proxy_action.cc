@@ -284,93 +284,114 @@ Task<ClientConnection::After> ClientConnection::proxy_action(const CompiledRoute
   upstream::CircuitBreaker::Admission admission{.allowed = true};
   if (breaker) {
     admission = breaker->admit(upstream::Clock::now());
-    if (!admission.allowed) {
-      std::string retry_after = "Retry-After: " + std::to_string(admission.retry_after.count());
-      retry_after += crlf;
-      co_return co_await reply_local(503, "the upstream's circuit breaker is open", "circuit_open",
-                                     retry_after);
-    }
+    if (!admission.allowed) co_return co_await refuse_circuit_open(admission.retry_after);
   }
   std::optional<upstream::RetryBudget::ActiveRequest> budget_request;
   if (auto* budget = state.retry_budget()) budget_request.emplace(budget->start_request());
+  auto& attempts = exchange_.attempts;
+  attempts.reset(admission);
+  auto after = co_await proxy_attempts(route, match);
+  attempts.retry_slot.reset();  // a retry's budget slot ends with its request
+  co_return after;
+}
 
+// The attempts of one proxied request: pick a target, try it, and retry elsewhere while the
+// upstream's `retries` allow. Its state lives in exchange_.attempts, not in this frame: a frame
+// past Asio's recycling limit (~1 KiB) costs a malloc per request.
+Task<ClientConnection::After> ClientConnection::proxy_attempts(const CompiledRoute& route,
+                                                               const routing::MatchResult& match) {
+  const auto& upstream = runtime_->upstreams[route.upstream];
+  auto& state = *upstream.state;
+  auto& a = exchange_.attempts;
   // A request whose body is all in hand can be sent again: on a fresh connection when a pooled
   // one turns out closed, or to another target when `retries` says so.
-  const bool replayable = parser_->is_done();
-  const bool may_retry =
-      upstream.retry && replayable && upstream.retry->retries_method(head_.method);
-  const auto key_hash = balancing_hash(upstream);
-  auto upstream_started = net::Clock::now();
+  a.replayable = parser_->is_done();
+  a.may_retry = upstream.retry && a.replayable && upstream.retry->retries_method(head_.method);
+  a.key_hash = balancing_hash(upstream);
+  a.started = net::Clock::now();
   exchange_.buffer = worker_.buffers().acquire();
-  std::size_t avoid = upstream::no_target;
-  std::optional<upstream::RetryBudget::ActiveRetry> retry_slot;
-  StepResult result;
-  bool success = false;
   for (;;) {
-    auto index = worker_.pick_target(route.upstream, key_hash, avoid);
-    const auto& target = upstream.targets[index];
+    a.index = worker_.pick_target(route.upstream, a.key_hash, a.avoid);
+    const auto& target = upstream.targets[a.index];
     exchange_.upstream = &upstream;
     exchange_.target = &target;
-    exchange_.pool = &worker_.pool(route.upstream, index);
+    exchange_.pool = &worker_.pool(route.upstream, a.index);
     exchange_.request_timeout = route.timeout.value_or(upstream.timeouts.request);
     exchange_.chunked_body = parser_->chunked();
     target_key_ = target.key;
 
-    auto& target_state = state.target(index);
-    target_state.begin_request();
-    result = co_await attempt(route, match, replayable);
-    target_state.end_request();
-    if (result.step == Step::Abort) break;
-
-    const int status = result.step == Step::Next ? response_head_.status : 0;
-    const auto failure = result.step == Step::Next ? std::nullopt : failure_kind(result.tag);
-    const bool counted = result.step == Step::Next || failure;
-    success = result.step == Step::Next && status < 500;
-    auto now = upstream::Clock::now();
-    if (counted) state.record(index, success, now);
-
-    // A listed status is retried even when it is not a failure (429, say).
-    bool retry = may_retry && retries_ < upstream.retry->attempts() &&
-                 (failure ? upstream.retry->retries(*failure)
-                          : result.step == Step::Next && upstream.retry->retries_status(status));
-    if (retry && state.retry_budget()) {
-      retry_slot.reset();
-      if (auto slot = state.retry_budget()->try_start_retry()) retry_slot.emplace(std::move(*slot));
-      retry = retry_slot.has_value();
-    }
-    auto& metrics = worker_.metrics();
-    if (retry)
-      metrics.count(target.retry_series);
-    else if (success)
-      metrics.count(target.success_series);
-    else if (failure == upstream::AttemptFailure::Timeout)
-      metrics.count(target.timeout_series);
-    else if (counted)
-      metrics.count(target.failure_series);
-    if (!retry) break;
+    state.target(a.index).begin_request();
+    a.result = co_await attempt(route, match, a.replayable);
+    state.target(a.index).end_request();
+    if (a.result.step == Step::Abort) break;
+    if (!decide_retry(upstream)) break;
 
     // The failed attempt's connection (and any response it began) is dropped, never relayed.
     ++retries_;
     upstream_deadline_.disarm();
     if (exchange_.connection) exchange_.pool->discard(std::move(exchange_.connection));
     exchange_.buffer->reset();
-    avoid = index;
-    asio::steady_timer backoff(worker_.io(), upstream.retry->backoff(retries_, worker_.prng()));
-    co_await backoff.async_wait(use_tuple);
+    a.avoid = a.index;
+    co_await sleep_for(upstream.retry->backoff(retries_, worker_.prng()));
   }
-  if (breaker && result.step != Step::Abort)
-    breaker->record(success, admission, upstream::Clock::now());
-  else if (breaker)
-    breaker->record(!admission.probe, admission, upstream::Clock::now());
-  auto elapsed = net::Clock::now() - upstream_started;
+  if (auto* breaker = state.breaker()) {
+    // A request the client abandoned proves nothing about the upstream, unless it was a probe.
+    bool success = a.result.step == Step::Abort ? !a.admission.probe : a.success;
+    breaker->record(success, a.admission, upstream::Clock::now());
+  }
+  auto elapsed = net::Clock::now() - a.started;
   worker_.metrics().observe(upstream.duration_series,
                             std::chrono::duration<double>(elapsed).count());
-  if (result.step != Step::Next) {
+  if (a.result.step != Step::Next) {
     end_exchange(false);
-    co_return co_await answer(result);
+    co_return co_await answer(a.result);
   }
   upstream_ms_ = std::chrono::duration<double, std::milli>(elapsed).count();
   co_return co_await relay_response(route);
+}
+
+bool ClientConnection::decide_retry(const UpstreamRuntime& upstream) {
+  auto& a = exchange_.attempts;
+  auto& state = *upstream.state;
+  const auto& target = upstream.targets[a.index];
+  const int status = a.result.step == Step::Next ? response_head_.status : 0;
+  const auto failure = a.result.step == Step::Next ? std::nullopt : failure_kind(a.result.tag);
+  const bool counted = a.result.step == Step::Next || failure;
+  a.success = a.result.step == Step::Next && status < 500;
+  if (counted) state.record(a.index, a.success, upstream::Clock::now());
+
+  // A listed status is retried even when it is not a failure (429, say).
+  bool retry = a.may_retry && retries_ < upstream.retry->attempts() &&
+               (failure ? upstream.retry->retries(*failure)
+                        : a.result.step == Step::Next && upstream.retry->retries_status(status));
+  if (retry && state.retry_budget()) {
+    a.retry_slot.reset();
+    if (auto slot = state.retry_budget()->try_start_retry()) a.retry_slot.emplace(std::move(*slot));
+    retry = a.retry_slot.has_value();
+  }
+  auto& metrics = worker_.metrics();
+  if (retry)
+    metrics.count(target.retry_series);
+  else if (a.success)
+    metrics.count(target.success_series);
+  else if (failure == upstream::AttemptFailure::Timeout)
+    metrics.count(target.timeout_series);
+  else if (counted)
+    metrics.count(target.failure_series);
+  return retry;
+}
+
+Task<ClientConnection::After> ClientConnection::refuse_circuit_open(
+    std::chrono::seconds retry_after) {
+  std::string header = "Retry-After: " + std::to_string(retry_after.count());
+  header += crlf;
+  co_return co_await reply_local(503, "the upstream's circuit breaker is open", "circuit_open",
+                                 header);
+}
+
+Task<> ClientConnection::sleep_for(std::chrono::microseconds duration) {
+  asio::steady_timer timer(worker_.io(), duration);
+  co_await timer.async_wait(use_tuple);
 }
 
 Task<ClientConnection::StepResult> ClientConnection::read_request_body(bool keep_pieces) {

@@ -124,7 +124,8 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
     }
     compiled.duration_series =
         services.series.id_of(Family::UpstreamDuration, {{"upstream", name}});
-    compiled.hash_key = compile_hash_key(upstream.hash_key);
+    if (upstream.balance == "consistent_hash")
+      compiled.hash_key = compile_hash_key(upstream.hash_key);
     if (upstream.retries && upstream.retries->attempts > 0)
       compiled.retry.emplace(*upstream.retries);
     compiled.fingerprint = boost::json::serialize(config_json.at("upstreams").at(name));

@@ -100,7 +100,7 @@ int validate(const std::string& path) {
     portico::observability::NameRegistry names;
     portico::observability::SeriesRegistry series;
     portico::control::ControlPlane background;
-    portico::proxy::CompileServices services{names, series, &background};
+    portico::proxy::CompileServices services{names, series, &background, nullptr};
     auto config = std::make_shared<portico::config::Config>(*result.config);
     auto runtime = portico::proxy::compile_runtime(config, 0, services);
     for (const auto& warning : runtime->warnings) std::cout << "warning: " << warning << "\n";

@@ -355,15 +355,23 @@ bool ClientConnection::decide_retry(const UpstreamRuntime& upstream) {
   auto& state = *upstream.state;
   const auto& target = upstream.targets[a.index];
   const int status = a.result.step == Step::Next ? response_head_.status : 0;
-  const auto failure = a.result.step == Step::Next ? std::nullopt : failure_kind(a.result.tag);
-  const bool counted = a.result.step == Step::Next || failure;
+  // The kind of failure, when the attempt failed in a way the upstream answers for.
+  bool failed = false;
+  auto kind = upstream::AttemptFailure::Reset;
+  if (a.result.step != Step::Next) {
+    if (auto f = failure_kind(a.result.tag)) {
+      failed = true;
+      kind = *f;
+    }
+  }
+  const bool counted = a.result.step == Step::Next || failed;
   a.success = a.result.step == Step::Next && status < 500;
   if (counted) state.record(a.index, a.success, upstream::Clock::now());
 
   // A listed status is retried even when it is not a failure (429, say).
   bool retry = a.may_retry && retries_ < upstream.retry->attempts() &&
-               (failure ? upstream.retry->retries(*failure)
-                        : a.result.step == Step::Next && upstream.retry->retries_status(status));
+               (failed ? upstream.retry->retries(kind)
+                       : a.result.step == Step::Next && upstream.retry->retries_status(status));
   if (retry && state.retry_budget()) {
     a.retry_slot.reset();
     if (auto slot = state.retry_budget()->try_start_retry()) a.retry_slot.emplace(std::move(*slot));
@@ -374,7 +382,7 @@ bool ClientConnection::decide_retry(const UpstreamRuntime& upstream) {
     metrics.count(target.retry_series);
   else if (a.success)
     metrics.count(target.success_series);
-  else if (failure == upstream::AttemptFailure::Timeout)
+  else if (failed && kind == upstream::AttemptFailure::Timeout)
     metrics.count(target.timeout_series);
   else if (counted)
     metrics.count(target.failure_series);

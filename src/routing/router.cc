@@ -151,7 +151,10 @@ std::vector<Segment> parse_segments(const std::string& pattern, bool templated,
       if (templated && raw.find_first_of("{}") != std::string_view::npos)
         throw std::invalid_argument(label + ": parameters must be whole segments, got '" +
                                     std::string(raw) + "'");
-      const NormalizeResult r = normalize_path("/" + std::string(raw), normalized);
+      // Built by appending: GCC 12 misreports `"/" + std::string` as an overlapping memcpy.
+      std::string segment = "/";
+      segment += raw;
+      const NormalizeResult r = normalize_path(segment, normalized);
       if (r != NormalizeResult::Ok || normalized.size() < 2)
         throw std::invalid_argument(label + ": segment '" + std::string(raw) +
                                     "' can never match a normalized request path");

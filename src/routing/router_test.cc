@@ -2,31 +2,11 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-namespace {
-
-// Counts allocations so a test can prove that matching makes none.
-std::atomic<long> g_allocations{0};
-
-}  // namespace
-
-void* operator new(std::size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size ? size : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
+#include "core/testing/allocation_counter.h"
 
 namespace {
 
@@ -254,7 +234,11 @@ TEST(Router, FallsBackToALessSpecificRouteThatAllowsTheMethod) {
 
 TEST(Router, BuildsAllowStringsForManyDistinctMethods) {
   std::vector<RouteConfig> routes;
-  for (int i = 0; i < 14; ++i) routes.push_back(path("/r", {"M" + std::to_string(i)}));
+  for (int i = 0; i < 14; ++i) {
+    std::string method = "M";
+    method += std::to_string(i);
+    routes.push_back(path("/r", {method}));
+  }
   const Router router(routes);
   const MatchResult result = match(router, "/r", "GET");
   EXPECT_EQ(result.status, MatchStatus::MethodNotAllowed);
@@ -364,9 +348,9 @@ TEST(Router, MatchingDoesNotAllocate) {
       Request("/nothing"),
   };
   for (auto& r : requests) router.match(r.head);  // RE2 builds its caches on first use
-  const long before = g_allocations.load();
+  const long before = portico::testing::allocations_so_far();
   int matched = 0;
   for (auto& r : requests) matched += router.match(r.head).status == MatchStatus::Matched;
-  EXPECT_EQ(g_allocations.load() - before, 0);
+  EXPECT_EQ(portico::testing::allocations_so_far() - before, 0);
   EXPECT_EQ(matched, 3);
 }

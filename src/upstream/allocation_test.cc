@@ -1,37 +1,11 @@
 // Proves the per-request paths allocate nothing: this binary's operator new counts calls.
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
+#include "core/testing/allocation_counter.h"
 #include "upstream/balancer.h"
 #include "upstream/key_hash.h"
 #include "upstream/retry_policy.h"
 #include "upstream/test_upstream.h"
-
-namespace {
-
-std::atomic<long> g_allocations{0};
-
-}  // namespace
-
-void* operator new(std::size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size ? size : 1)) return p;
-  throw std::bad_alloc();
-}
-// GCC flags free() in a replacement operator delete as mismatched with operator new (a false
-// positive here: the replacement operator new above allocates with malloc).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-#pragma GCC diagnostic pop
 
 using namespace portico::upstream;
 using namespace std::chrono_literals;
@@ -58,7 +32,7 @@ TEST(HotPath, PicksAdmitsAndRecordsWithoutAllocating) {
 
   int refused = 0;
   int probes = 0;
-  const long before = g_allocations.load();
+  const long before = portico::testing::allocations_so_far();
   auto now = test::t0();
   for (int k = 0; k < 10000; ++k) {
     now += 1ms;
@@ -83,7 +57,7 @@ TEST(HotPath, PicksAdmitsAndRecordsWithoutAllocating) {
       policy.backoff(1, prng);
     }
   }
-  EXPECT_EQ(g_allocations.load() - before, 0);
+  EXPECT_EQ(portico::testing::allocations_so_far() - before, 0);
   EXPECT_GT(refused, 0);  // every state of the breaker was passed through
   EXPECT_GT(probes, 0);
 }

@@ -30,8 +30,13 @@ MaglevTable::MaglevTable(const std::vector<config::Target>& targets) {
   std::unordered_map<std::string, int> seen;  // the same host:port twice still gets two places
   std::uint32_t heaviest = 1;
   for (std::size_t i = 0; i < n; ++i) {
-    std::string name = targets[i].host + ":" + std::to_string(targets[i].port);
-    name += "#" + std::to_string(seen[name]++);
+    // Appended piece by piece: GCC 12 misreports `string + "..."` chains as overlapping copies.
+    std::string name = targets[i].host;
+    name += ':';
+    name += std::to_string(targets[i].port);
+    const int copy = seen[name]++;
+    name += '#';
+    name += std::to_string(copy);
     std::uint64_t h = hash_bytes(name);
     offset[i] = h % m;
     skip[i] = mix64(h ^ 0x5bd1e9955bd1e995ULL) % (m - 1) + 1;

@@ -366,7 +366,7 @@ bool ClientConnection::decide_retry(const UpstreamRuntime& upstream) {
   }
   const bool counted = a.result.step == Step::Next || failed;
   a.success = a.result.step == Step::Next && status < 500;
-  if (counted) state.record(a.index, a.success, upstream::Clock::now());
+  if (counted && state.outlier_detector()) state.record(a.index, a.success, upstream::Clock::now());
 
   // A listed status is retried even when it is not a failure (429, say).
   bool retry = a.may_retry && retries_ < upstream.retry->attempts() &&

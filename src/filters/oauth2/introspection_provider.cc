@@ -53,7 +53,15 @@ struct IntrospectionProvider::Shared {
 
   // Workers read and fill the cache; a lock held for a lookup only.
   std::mutex mutex;
-  std::unordered_map<std::string, std::shared_ptr<const Introspection>> cache;
+  // Looked up by the token's string_view: a hit costs no copy of the token.
+  struct TokenHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view token) const {
+      return std::hash<std::string_view>{}(token);
+    }
+  };
+  std::unordered_map<std::string, std::shared_ptr<const Introspection>, TokenHash, std::equal_to<>>
+      cache;
 
   // Control thread only: the call in flight per token, joined by later requests for it.
   struct Call {
@@ -65,7 +73,7 @@ struct IntrospectionProvider::Shared {
 
   std::shared_ptr<const Introspection> cached(std::string_view token) {
     std::lock_guard lock{mutex};
-    auto it = cache.find(std::string(token));
+    auto it = cache.find(token);
     if (it == cache.end()) return nullptr;
     if (it->second->cache_until <= Clock::now()) {
       cache.erase(it);

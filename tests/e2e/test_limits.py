@@ -139,11 +139,11 @@ def test_http11_without_host_is_400(gw):
     b"Content-Length: 0x5\r\n",
 ], ids=["cl-te", "te-cl", "two-cl", "cl-list", "negative-cl", "hex-cl"])
 def test_smuggling_signs_are_400(gw, head, up):
-    before = up.stats()["requests"]
+    before = up.stats()["received"]
     r, closed = send_and_read(gw, b"POST /echo HTTP/1.1\r\nHost: t\r\n" + head + b"\r\nhello\r\n\r\n")
     assert_error(r, 400)
     assert closed
-    assert up.stats()["requests"] == before + 1  # only the /stats call: nothing was forwarded
+    assert up.stats()["received"] == before  # nothing was forwarded
 
 
 @pytest.mark.parametrize("body", [

@@ -114,6 +114,15 @@ struct OutlierDetectionConfig {
   double max_ejected = 0.5;
 };
 
+// How https:// targets are reached (`upstreams.NAME.tls`); http:// targets ignore it.
+struct UpstreamTlsConfig {
+  std::string ca_file;      // `ca`: trusted instead of the system store
+  bool verify = true;       // false accepts any certificate
+  std::string server_name;  // SNI and the name checked; empty: the target's host
+  std::string cert_file;    // `cert` + `key`: client certificate (mutual TLS)
+  std::string key_file;
+};
+
 struct UpstreamConfig {
   std::string name;
   Mark mark;
@@ -128,6 +137,7 @@ struct UpstreamConfig {
   std::optional<CircuitBreakerConfig> circuit_breaker;
   std::optional<HealthCheckConfig> health_check;
   std::optional<OutlierDetectionConfig> outlier_detection;
+  UpstreamTlsConfig tls;  // defaults when the key is absent: system CAs, verify on
 };
 
 struct ValueMatch {

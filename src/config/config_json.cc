@@ -35,6 +35,11 @@ json::value optional_duration(const std::optional<Duration>& duration) {
   return duration ? json::value(format_duration(*duration)) : json::value(nullptr);
 }
 
+// An empty string means "not set".
+json::value or_null(const std::string& value) {
+  return value.empty() ? json::value(nullptr) : json::value(value);
+}
+
 json::value optional_bool(const std::optional<bool>& value) {
   return value ? json::value(*value) : json::value(nullptr);
 }
@@ -82,8 +87,7 @@ json::object upstream_json(const UpstreamConfig& upstream) {
       {"targets", std::move(targets)},
       {"protocol", upstream.protocol},
       {"balance", upstream.balance},
-      {"hash_key",
-       upstream.hash_key.empty() ? json::value(nullptr) : json::value(upstream.hash_key)},
+      {"hash_key", or_null(upstream.hash_key)},
       {"timeouts",
        {{"connect", format_duration(upstream.timeouts.connect)},
         {"request", format_duration(upstream.timeouts.request)},
@@ -94,6 +98,12 @@ json::object upstream_json(const UpstreamConfig& upstream) {
       {"circuit_breaker", nullptr},
       {"health_check", nullptr},
       {"outlier_detection", nullptr},
+      {"tls",
+       {{"ca", or_null(upstream.tls.ca_file)},
+        {"verify", upstream.tls.verify},
+        {"server_name", or_null(upstream.tls.server_name)},
+        {"cert", or_null(upstream.tls.cert_file)},
+        {"key", or_null(upstream.tls.key_file)}}},
   };
   if (const auto& retries = upstream.retries) {
     out["retries"] = json::object{{"attempts", retries->attempts},

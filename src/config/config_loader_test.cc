@@ -615,6 +615,43 @@ TEST(ConfigLoader, AdminListenerMayNotShareTheServersPort) {
   EXPECT_THAT(error_at(result, "admin.listen").message, HasSubstr("collides with server.listen"));
 }
 
+TEST(ConfigLoader, UpstreamTlsIsReadAndChecked) {
+  auto good = load(R"(upstreams:
+  users:
+    targets: ["https://10.0.0.1:8443", "http://10.0.0.2:8080"]
+    tls: {ca: /dev/null, verify: false, server_name: api.internal, cert: /dev/null, key: /dev/null}
+  plain:
+    targets: ["https://api.internal"]
+)");
+  ASSERT_TRUE(good.ok()) << describe(good);
+  const auto& tls = good.config->upstreams.at("users").tls;
+  EXPECT_EQ(tls.ca_file, "/dev/null");
+  EXPECT_FALSE(tls.verify);
+  EXPECT_EQ(tls.server_name, "api.internal");
+  EXPECT_EQ(tls.cert_file, "/dev/null");
+  EXPECT_EQ(tls.key_file, "/dev/null");
+  const auto& defaults = good.config->upstreams.at("plain").tls;
+  EXPECT_TRUE(defaults.verify);
+  EXPECT_TRUE(defaults.ca_file.empty());
+
+  auto bad = load(R"(upstreams:
+  http_only:
+    targets: ["http://a:1"]
+    tls: {verify: false}
+  half_pair:
+    targets: ["https://a:1"]
+    tls: {cert: /dev/null}
+  missing:
+    targets: ["https://a:1"]
+    tls: {ca: /nonexistent/ca.pem, verfy: true}
+)");
+  EXPECT_THAT(error_at(bad, "upstreams.http_only.tls").message, HasSubstr("https:// targets"));
+  EXPECT_THAT(error_at(bad, "upstreams.half_pair.tls").message, HasSubstr("both cert and key"));
+  EXPECT_THAT(error_at(bad, "upstreams.missing.tls.ca").message,
+              HasSubstr("cannot read \"/nonexistent/ca.pem\""));
+  EXPECT_THAT(error_at(bad, "upstreams.missing.tls.verfy").message, HasSubstr("verify"));
+}
+
 TEST(ConfigLoader, UpstreamTargetsAreParsedAndValidated) {
   auto good = load(R"(upstreams:
   users:

@@ -277,6 +277,18 @@ std::string_view config_json_schema() {
             "eject_for": {"$ref": "#/$defs/duration"},
             "max_ejected": {"$ref": "#/$defs/percent"}
           }
+        },
+        "tls": {
+          "description": "How https:// targets are reached.",
+          "type": "object",
+          "additionalProperties": false,
+          "properties": {
+            "ca": {"type": "string", "minLength": 1},
+            "verify": {"type": "boolean"},
+            "server_name": {"type": "string", "minLength": 1},
+            "cert": {"type": "string", "minLength": 1},
+            "key": {"type": "string", "minLength": 1}
+          }
         }
       }
     },

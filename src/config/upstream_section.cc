@@ -1,5 +1,9 @@
 // `upstreams:` — named pools of targets, with their timeouts and resilience settings.
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include "config/sections.h"
 
@@ -191,10 +195,36 @@ std::optional<OutlierDetectionConfig> read_outlier_detection(YamlReader& r,
   return out;
 }
 
+void read_tls(YamlReader& r, const std::optional<Field>& field, UpstreamConfig& upstream) {
+  auto f = r.mapping(field, {"ca", "verify", "server_name", "cert", "key"});
+  if (!f) return;
+  auto& tls = upstream.tls;
+  // Files are checked here too, so that the error points at the line; their contents are
+  // checked when the TLS context is built.
+  auto readable_file = [&](std::string_view key, std::string& out) {
+    auto path = r.non_empty(f->get(key));
+    if (!path) return;
+    if (::access(path->c_str(), R_OK) != 0)
+      r.error(*f->get(key), "cannot read " + quoted(*path) + ": " + std::strerror(errno));
+    out = *path;
+  };
+  readable_file("ca", tls.ca_file);
+  assign(r.boolean(f->get("verify")), tls.verify);
+  assign(r.non_empty(f->get("server_name")), tls.server_name);
+  readable_file("cert", tls.cert_file);
+  readable_file("key", tls.key_file);
+  if (f->has("cert") != f->has("key"))
+    r.error(f->self(), "a client certificate needs both cert and key");
+  bool any_https = std::any_of(upstream.targets.begin(), upstream.targets.end(),
+                               [](const Target& t) { return t.scheme == "https"; });
+  if (!any_https && !upstream.targets.empty())
+    r.error(f->self(), "tls applies to https:// targets, and this upstream has none");
+}
+
 void read_upstream(YamlReader& r, const Field& field, UpstreamConfig& upstream) {
-  auto f = r.mapping(
-      field, {"targets", "protocol", "balance", "hash_key", "timeouts", "max_connections",
-              "dns_refresh", "retries", "circuit_breaker", "health_check", "outlier_detection"});
+  auto f = r.mapping(field, {"targets", "protocol", "balance", "hash_key", "timeouts",
+                             "max_connections", "dns_refresh", "retries", "circuit_breaker",
+                             "health_check", "outlier_detection", "tls"});
   if (!f) return;
   read_targets(r, *f, upstream);
   if (auto protocol = r.choice(f->get("protocol"), {"http1", "http2", "grpc"})) {
@@ -227,6 +257,7 @@ void read_upstream(YamlReader& r, const Field& field, UpstreamConfig& upstream) 
   upstream.circuit_breaker = read_circuit_breaker(r, f->get("circuit_breaker"));
   upstream.health_check = read_health_check(r, f->get("health_check"));
   upstream.outlier_detection = read_outlier_detection(r, f->get("outlier_detection"));
+  read_tls(r, f->get("tls"), upstream);
 }
 
 }  // namespace

@@ -98,7 +98,8 @@ asio::awaitable<bool> HealthChecker::State::probe(TargetState& target) {
     target.socket->close(ignored);
     co_return !ec;
   }
-  auto result = co_await fetch_from(*target.socket, target.target.endpoint, target.request);
+  auto result = co_await fetch_from(*target.socket, target.target.endpoint, target.request,
+                                    target.target.tls);
   co_return result.ok() && result.status >= 200 && result.status < 400;
 }
 

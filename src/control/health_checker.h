@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "net/tls_client.h"
 
 namespace portico::control {
 
@@ -21,6 +22,7 @@ struct HealthTarget {
   std::string label;  // as the upstream names it, for logs and the admin API
   boost::asio::ip::tcp::endpoint endpoint;
   std::string host_header;  // Host of http probes; empty: the endpoint's address
+  net::TlsPeer tls;         // http probes of an https:// target go over TLS
 };
 
 class HealthChecker {

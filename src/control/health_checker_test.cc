@@ -27,7 +27,9 @@ config::HealthCheckConfig fast_check(std::string type = "http") {
 
 HealthTarget target_at(unsigned short port, std::string host_header = {}) {
   return {"t" + std::to_string(port),
-          tcp::endpoint{boost::asio::ip::make_address("127.0.0.1"), port}, std::move(host_header)};
+          tcp::endpoint{boost::asio::ip::make_address("127.0.0.1"), port},
+          std::move(host_header),
+          {}};
 }
 
 // What the callback saw, with a server's answer count taken at that moment: the callback runs

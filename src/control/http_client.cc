@@ -5,7 +5,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -20,6 +19,7 @@
 
 #include "control/dns_resolver.h"
 #include "control/socket_timeout.h"
+#include "net/tls_client.h"
 
 namespace portico::control {
 
@@ -135,18 +135,6 @@ std::string build_request(const HttpRequest& in, const Target& target, Request& 
   return {};
 }
 
-std::shared_ptr<ssl::context> make_tls_context(const std::string& ca_file, error_code& ec) {
-  auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
-  SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION);
-  context->set_verify_mode(ssl::verify_peer);
-  if (ca_file.empty()) {
-    context->set_default_verify_paths(ec);
-  } else {
-    context->load_verify_file(ca_file, ec);
-  }
-  return context;
-}
-
 std::string io_error(std::string_view what, const error_code& ec, const SocketTimeout& timeout) {
   if (timeout.fired()) return "timed out";
   return std::string{what} + ": " + ec.message();
@@ -229,22 +217,22 @@ asio::awaitable<HttpResult> run_fetch(std::shared_ptr<ssl::context> system_tls,
 
     auto tls = system_tls;
     if (!request.ca_file.empty()) {
-      error_code ec;
-      tls = make_tls_context(request.ca_file, ec);
-      if (ec) co_return failure("bad ca file: " + ec.message());
+      try {
+        net::TlsClientOptions options;
+        options.ca_file = request.ca_file;
+        tls = net::make_tls_client_context(options);
+      } catch (const std::exception& e) {
+        co_return failure(std::string{"bad ca file: "} + e.what());
+      }
     }
     ssl::stream<tcp::socket> stream{executor, *tls};
     SocketTimeout timeout{stream.next_layer(), deadline};
     if (auto error = co_await connect(stream.next_layer(), resolved.endpoints, timeout);
         !error.empty())
       co_return failure(error);
-    error_code ec;
-    asio::ip::make_address(target.host, ec);
-    bool is_name = bool(ec);  // SNI carries names only, never addresses
-    if (is_name && !SSL_set_tlsext_host_name(stream.native_handle(), target.host.c_str()))
+    if (!net::prepare_tls_client(stream.native_handle(), target.host, true))
       co_return failure("tls handshake failed: bad server name");
-    stream.set_verify_callback(ssl::host_name_verification(target.host));
-    std::tie(ec) = co_await stream.async_handshake(ssl::stream_base::client, use_tuple);
+    auto [ec] = co_await stream.async_handshake(ssl::stream_base::client, use_tuple);
     if (ec) co_return failure(io_error("tls handshake failed", ec, timeout));
     co_return co_await exchange(stream, head, request.max_body_bytes, timeout);
   } catch (const std::exception& e) {
@@ -253,18 +241,24 @@ asio::awaitable<HttpResult> run_fetch(std::shared_ptr<ssl::context> system_tls,
 }
 
 asio::awaitable<HttpResult> run_fetch_from(tcp::socket& socket, tcp::endpoint endpoint,
-                                           const HttpRequest& request) {
+                                           const HttpRequest& request, const net::TlsPeer& tls) {
   try {
     auto deadline = Clock::now() + request.timeout;
     Target target;
     if (auto error = parse_url(request.url, target); !error.empty()) co_return failure(error);
-    if (target.tls) co_return failure("bad url: fetch_from speaks plain http only");
+    if (target.tls) co_return failure("bad url: fetch_from takes http:// urls; TLS comes from tls");
     Request head;
     if (auto error = build_request(request, target, head); !error.empty()) co_return failure(error);
     SocketTimeout timeout{socket, deadline};
     if (auto error = co_await connect(socket, {&endpoint, 1}, timeout); !error.empty())
       co_return failure(error);
-    co_return co_await exchange(socket, head, request.max_body_bytes, timeout);
+    if (!tls.context) co_return co_await exchange(socket, head, request.max_body_bytes, timeout);
+    ssl::stream<tcp::socket&> stream{socket, *tls.context};
+    if (!net::prepare_tls_client(stream.native_handle(), tls.server_name, tls.verify))
+      co_return failure("tls handshake failed: bad server name");
+    auto [ec] = co_await stream.async_handshake(ssl::stream_base::client, use_tuple);
+    if (ec) co_return failure(io_error("tls handshake failed", ec, timeout));
+    co_return co_await exchange(stream, head, request.max_body_bytes, timeout);
   } catch (const std::exception& e) {
     co_return failure(std::string{"internal error: "} + e.what());
   }
@@ -280,8 +274,16 @@ std::string_view HttpResult::header(std::string_view name) const {
 }
 
 HttpClient::HttpClient() {
-  error_code ignored;  // without a system store every https fetch fails verification, and says so
-  tls_ = make_tls_context({}, ignored);
+  try {
+    tls_ = net::make_tls_client_context(net::TlsClientOptions{});
+  } catch (const std::exception&) {
+    // Without a system store, a context that trusts nothing: every https fetch fails
+    // verification, and says so.
+    net::TlsClientOptions trust_nothing;
+    trust_nothing.verify = false;
+    tls_ = net::make_tls_client_context(trust_nothing);
+    tls_->set_verify_mode(ssl::verify_peer);
+  }
 }
 
 asio::awaitable<HttpResult> HttpClient::fetch(HttpRequest request) const {
@@ -289,8 +291,8 @@ asio::awaitable<HttpResult> HttpClient::fetch(HttpRequest request) const {
 }
 
 asio::awaitable<HttpResult> fetch_from(tcp::socket& socket, tcp::endpoint endpoint,
-                                       const HttpRequest& request) {
-  auto result = co_await run_fetch_from(socket, endpoint, request);
+                                       const HttpRequest& request, const net::TlsPeer& tls) {
+  auto result = co_await run_fetch_from(socket, endpoint, request, tls);
   boost::system::error_code ignored;
   socket.close(ignored);
   co_return result;

@@ -13,9 +13,7 @@
 #include <utility>
 #include <vector>
 
-namespace boost::asio::ssl {
-class context;
-}
+#include "net/tls_client.h"
 
 namespace portico::control {
 
@@ -58,11 +56,13 @@ class HttpClient {
   std::shared_ptr<boost::asio::ssl::context> tls_;
 };
 
-// One plain-HTTP exchange with an address already known (health probes: no DNS). The URL still
-// gives the target and the default Host. `socket` is the caller's so that closing it ends the
-// exchange at once; it is connected here and closed before this returns.
+// One HTTP exchange with an address already known (health probes: no DNS), over TLS when
+// `tls.context` is set. The URL still gives the target and the default Host. `socket` is the
+// caller's so that closing it ends the exchange at once; it is connected here and closed
+// before this returns.
 boost::asio::awaitable<HttpResult> fetch_from(boost::asio::ip::tcp::socket& socket,
                                               boost::asio::ip::tcp::endpoint endpoint,
-                                              const HttpRequest& request);
+                                              const HttpRequest& request,
+                                              const net::TlsPeer& tls = {});
 
 }  // namespace portico::control

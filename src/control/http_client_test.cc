@@ -3,7 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "control/test_server.h"
+#include "net/tls_client.h"
 
 namespace portico::control {
 namespace {
@@ -226,6 +229,66 @@ TEST_F(HttpsTest, TimesOutDuringTheHandshake) {
   auto started = std::chrono::steady_clock::now();
   EXPECT_EQ(fetch(request).error, "timed out");
   EXPECT_LT(std::chrono::steady_clock::now() - started, 200ms + 1s);
+}
+
+// Health probes of https:// targets: fetch_from with a TLS peer.
+class FetchFromTlsTest : public HttpsTest {
+ protected:
+  HttpResult probe(net::TlsPeer tls) {
+    boost::asio::ip::tcp::socket socket{control_.executor()};
+    HttpRequest request;
+    request.url = "http://127.0.0.1:" + std::to_string(server_.port()) + "/health";
+    request.timeout = 2s;
+    boost::asio::ip::tcp::endpoint endpoint{boost::asio::ip::make_address("127.0.0.1"),
+                                            server_.port()};
+    return test::run_on(control_, fetch_from(socket, endpoint, request, tls));
+  }
+  net::TlsPeer trusting(std::string server_name) {
+    net::TlsClientOptions options;
+    options.ca_file = certificate_.ca_file.string();
+    return {net::make_tls_client_context(options), std::move(server_name), true};
+  }
+};
+
+TEST_F(FetchFromTlsTest, ProbesOverTlsWhenGivenAPeer) {
+  server_.answer(204, "");
+  auto result = probe(trusting("127.0.0.1"));
+  ASSERT_TRUE(result.ok()) << result.error;
+  EXPECT_EQ(result.status, 204);
+  ASSERT_EQ(server_.requests(), 1);
+  EXPECT_EQ(server_.seen()[0].target, "/health");
+}
+
+TEST_F(FetchFromTlsTest, SendsTheServerNameAndChecksIt) {
+  EXPECT_TRUE(probe(trusting("localhost")).ok());
+  EXPECT_EQ(server_.last_server_name(), "localhost");
+  EXPECT_THAT(probe(trusting("elsewhere.example")).error, StartsWith("tls handshake failed"));
+}
+
+TEST_F(FetchFromTlsTest, WithoutVerificationAnyCertificateIsAccepted) {
+  net::TlsClientOptions options;
+  options.verify = false;
+  auto result = probe({net::make_tls_client_context(options), "elsewhere.example", false});
+  ASSERT_TRUE(result.ok()) << result.error;
+}
+
+TEST(TlsClientContext, NamesTheFileItCannotRead) {
+  net::TlsClientOptions options;
+  options.ca_file = "/nonexistent/ca.pem";
+  EXPECT_THAT([&] { net::make_tls_client_context(options); },
+              ::testing::ThrowsMessage<std::runtime_error>(HasSubstr("/nonexistent/ca.pem")));
+}
+
+TEST(TlsClientContext, RefusesAKeyThatDoesNotMatchTheCertificate) {
+  test::TestCertificate one, other;
+  auto key_file = std::filesystem::path(other.ca_file).replace_extension(".key");
+  std::ofstream{key_file} << other.key_pem;
+  net::TlsClientOptions options;
+  options.cert_file = one.ca_file.string();
+  options.key_file = key_file.string();
+  EXPECT_THAT([&] { net::make_tls_client_context(options); },
+              ::testing::ThrowsMessage<std::runtime_error>(HasSubstr("key values mismatch")));
+  std::filesystem::remove(key_file);
 }
 
 }  // namespace

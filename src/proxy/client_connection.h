@@ -100,6 +100,7 @@ class ClientConnection : public ConnectionHook {
   Task<> sleep_for(std::chrono::microseconds duration);
   std::uint64_t balancing_hash(const UpstreamRuntime& upstream);
   Task<StepResult> open_connection();
+  Task<StepResult> start_tls();  // over the connection just opened to an https:// target
   Task<StepResult> send_request(const CompiledRoute& route, const routing::MatchResult& match,
                                 bool can_retry);
   Task<StepResult> stream_request_body();

@@ -1,15 +1,15 @@
 // The proxy action: forward the request to one target of the route's upstream over a pooled
 // keep-alive connection, streaming bodies both ways through bounded buffers.
-#include <sys/socket.h>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/error.hpp>
 #include <charconv>
 
 #include "core/error_body.h"
+#include "core/log.h"
 #include "filters/auth/credential_source.h"
 #include "proxy/client_connection.h"
 #include "proxy/forward_headers.h"
@@ -31,13 +31,6 @@ constexpr std::string_view last_chunk = "0\r\n\r\n";
 bool is_idempotent(std::string_view method) {
   return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" ||
          method == "DELETE" || method == "TRACE";
-}
-
-// A pooled connection the peer has already closed reads as EOF without blocking.
-bool peer_closed(tcp::socket& socket) {
-  char byte;
-  auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
 void append_number(std::string& out, std::uint64_t n) {
@@ -204,7 +197,9 @@ void ClientConnection::end_exchange(bool reuse) {
 // detection and the outcome metric see. Empty for what is not the upstream's doing.
 std::optional<upstream::AttemptFailure> ClientConnection::failure_kind(std::string_view tag) {
   using upstream::AttemptFailure;
-  if (tag == "connect_failure") return AttemptFailure::ConnectFailure;
+  // A peer that fails the TLS handshake is as unreachable as one that refuses the connection.
+  if (tag == "connect_failure" || tag == "upstream_tls_failed")
+    return AttemptFailure::ConnectFailure;
   if (tag == "connect_timeout" || tag == "upstream_timeout") return AttemptFailure::Timeout;
   if (tag == "upstream_reset" || tag == "upstream_write_failed" || tag == "upstream_malformed")
     return AttemptFailure::Reset;
@@ -458,7 +453,7 @@ Task<ClientConnection::StepResult> ClientConnection::open_connection() {
   exchange_.connection = pool.take_idle();
   // A pooled connection the upstream closed would fail a request we cannot replay safely.
   if (exchange_.connection && !is_idempotent(head_.method) &&
-      peer_closed(exchange_.connection->socket)) {
+      exchange_.connection->peer_closed_while_idle()) {
     pool.discard(std::move(exchange_.connection));
     exchange_.connection = pool.take_idle();
   }
@@ -486,6 +481,28 @@ Task<ClientConnection::StepResult> ClientConnection::open_connection() {
   if (ec) co_return StepResult::fail(502, "connect_failure");
   boost::system::error_code ignored;
   connection->socket.set_option(tcp::no_delay(true), ignored);
+  if (!exchange_.target->tls) co_return StepResult::next();
+  co_return co_await start_tls();
+}
+
+Task<ClientConnection::StepResult> ClientConnection::start_tls() {
+  const auto& target = *exchange_.target;
+  const auto& upstream = *exchange_.upstream;
+  auto& connection = *exchange_.connection;
+  if (!connection.start_tls(upstream.tls_context, target.tls_server_name, upstream.tls_verify))
+    co_return StepResult::fail(502, "upstream_tls_failed", "upstream TLS handshake failed");
+  // The handshake is part of connecting: it shares the connect timeout.
+  upstream_deadline_.arm(connection.socket, upstream.timeouts.connect);
+  auto [ec] = co_await connection.handshake();
+  upstream_deadline_.disarm();
+  if (upstream_deadline_.fired())
+    co_return StepResult::fail(504, "connect_timeout", "upstream connect timed out");
+  if (ec) {
+    auto reason = connection.tls_failure_reason();
+    core::log_warn("upstream " + upstream.name + ": TLS handshake with " + target.key +
+                   " failed: " + ec.message() + (reason.empty() ? "" : " (" + reason + ")"));
+    co_return StepResult::fail(502, "upstream_tls_failed", "upstream TLS handshake failed");
+  }
   co_return StepResult::next();
 }
 
@@ -498,7 +515,7 @@ Task<ClientConnection::StepResult> ClientConnection::send_request(const Compiled
   iov_.push_back(asio::buffer(upstream_head_));
   append_body_pieces(body_, exchange_.chunked_body, parser_->is_done());
   upstream_deadline_.arm(socket, exchange_.request_timeout);
-  if (!co_await write_all(socket)) {
+  if (auto [ec, n] = co_await exchange_.connection->write(iov_); ec) {
     if (upstream_deadline_.fired()) co_return StepResult::fail(504, "upstream_timeout");
     // A keep-alive connection the upstream had closed: try a fresh one.
     if (can_retry) co_return StepResult::retry();
@@ -528,7 +545,7 @@ Task<ClientConnection::StepResult> ClientConnection::stream_request_body() {
     append_body_pieces(body_, exchange_.chunked_body, parser_->is_done());
     if (iov_.empty()) continue;
     upstream_deadline_.arm(upstream_socket, exchange_.request_timeout);
-    if (!co_await write_all(upstream_socket)) {
+    if (auto [ec, n] = co_await exchange_.connection->write(iov_); ec) {
       if (upstream_deadline_.fired()) co_return StepResult::fail(504, "upstream_timeout");
       co_return StepResult::fail(502, "upstream_write_failed");
     }
@@ -554,8 +571,8 @@ Task<ClientConnection::StepResult> ClientConnection::read_response_head(bool can
   upstream_deadline_.arm(socket, exchange_.request_timeout);
   boost::system::error_code ec;
   for (;;) {
-    auto [read_ec, n] = co_await socket.async_read_some(
-        asio::buffer(buffer.write_ptr(), buffer.space()), use_tuple);
+    auto [read_ec, n] =
+        co_await exchange_.connection->read_some(asio::buffer(buffer.write_ptr(), buffer.space()));
     if (upstream_deadline_.fired()) co_return StepResult::fail(504, "upstream_timeout");
     if (read_ec) {
       // Closed before a single byte: the pooled connection was stale, not the request bad.
@@ -655,11 +672,14 @@ Task<ClientConnection::After> ClientConnection::relay_response(const CompiledRou
   while (client_ok && upstream_ok && !rp.is_done()) {
     buffer.compact();
     upstream_deadline_.arm(upstream_socket, exchange_.request_timeout);
-    auto [read_ec, n] = co_await upstream_socket.async_read_some(
-        asio::buffer(buffer.write_ptr(), buffer.space()), use_tuple);
+    auto [read_ec, n] =
+        co_await exchange_.connection->read_some(asio::buffer(buffer.write_ptr(), buffer.space()));
     upstream_deadline_.disarm();
     response_body_.clear();
-    if (read_ec == asio::error::eof && rp.need_eof()) {
+    // A close-delimited body ends at EOF; over TLS, many servers close without close_notify
+    // (as nginx does, that is taken as the end too).
+    const bool ended = read_ec == asio::error::eof || read_ec == asio::ssl::error::stream_truncated;
+    if (ended && rp.need_eof()) {
       rp.put_eof(ec);
     } else if (read_ec || upstream_deadline_.fired()) {
       upstream_ok = false;

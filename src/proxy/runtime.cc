@@ -1,5 +1,6 @@
 #include "proxy/runtime.h"
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <map>
@@ -8,6 +9,7 @@
 #include <boost/json/serialize.hpp>
 #include "config/config_json.h"
 #include "control/control_plane.h"
+#include "net/tls_client.h"
 
 namespace portico::proxy {
 namespace {
@@ -102,6 +104,19 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
     compiled.config = &upstream;
     compiled.timeouts = upstream.timeouts;
     compiled.max_connections = upstream.max_connections;
+    const auto& tls = upstream.tls;
+    const std::string tls_json =
+        boost::json::serialize(config_json.at("upstreams").at(name).at("tls"));
+    if (std::any_of(upstream.targets.begin(), upstream.targets.end(),
+                    [](const config::Target& t) { return t.scheme == "https"; })) {
+      try {
+        compiled.tls_context =
+            net::make_tls_client_context({tls.ca_file, tls.verify, tls.cert_file, tls.key_file});
+      } catch (const std::exception& e) {
+        throw std::runtime_error("upstreams." + name + ".tls: " + e.what());
+      }
+      compiled.tls_verify = tls.verify;
+    }
     using observability::Family;
     for (const auto& target : upstream.targets) {
       TargetRuntime t;
@@ -110,8 +125,14 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
       t.weight = target.weight == 0 ? 1 : target.weight;
       t.key = target.host + ":" + std::to_string(target.port);
       t.endpoint = resolve(target.host, target.port);
-      // A changed address (DNS refresh) gets fresh pooled connections.
+      // A changed address (DNS refresh) gets fresh pooled connections, and so do changed TLS
+      // settings: a connection is only reused for the peer checks it passed.
       t.pool_key = t.key + "@" + t.endpoint.address().to_string();
+      if (target.scheme == "https") {
+        t.tls = true;
+        t.tls_server_name = tls.server_name.empty() ? target.host : tls.server_name;
+        t.pool_key = "https://" + t.pool_key + " " + tls_json;
+      }
       auto outcome_series = [&](std::string_view outcome) {
         return services.series.id_of(Family::UpstreamRequests,
                                      {{"upstream", name}, {"target", t.key}, {"outcome", outcome}});
@@ -135,7 +156,11 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
       compiled.maglev = upstream::make_maglev_table(upstream);
       if (upstream.health_check && services.control && !compiled.targets.empty()) {
         std::vector<control::HealthTarget> probes;
-        for (const auto& t : compiled.targets) probes.push_back({t.key, t.endpoint, t.key});
+        for (const auto& t : compiled.targets) {
+          net::TlsPeer tls;
+          if (t.tls) tls = {compiled.tls_context, t.tls_server_name, compiled.tls_verify};
+          probes.push_back({t.key, t.endpoint, t.key, std::move(tls)});
+        }
         compiled.health_checker = std::make_shared<control::HealthChecker>(
             *upstream.health_check, std::move(probes),
             [state = compiled.state](std::size_t i, bool healthy) {
@@ -193,11 +218,6 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
     }
     runtime->routes.push_back(std::move(compiled));
   }
-  for (const auto& [name, upstream] : config->upstreams)
-    for (const auto& target : upstream.targets)
-      if (target.scheme == "https")
-        runtime->warnings.push_back("upstreams." + name + ": " + target.url +
-                                    ": TLS to upstreams is not built yet; plain HTTP is sent");
   if (!config->server.tls_certificates.empty())
     runtime->warnings.push_back(
         "server.tls: accepted but TLS listeners are not built yet; listeners speak plain HTTP");

@@ -20,6 +20,10 @@
 #include "upstream/retry_policy.h"
 #include "upstream/upstream_state.h"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace portico::proxy {
 
 struct TargetRuntime {
@@ -29,6 +33,8 @@ struct TargetRuntime {
   std::uint16_t port = 0;
   std::uint32_t weight = 1;
   boost::asio::ip::tcp::endpoint endpoint;  // resolved when the config was compiled
+  bool tls = false;                         // an https:// target
+  std::string tls_server_name;              // SNI and the name its certificate must carry
   // portico_upstream_requests_total series of this target, by outcome.
   std::uint32_t success_series = 0, failure_series = 0, timeout_series = 0, retry_series = 0;
 };
@@ -47,6 +53,9 @@ struct UpstreamRuntime {
   std::uint64_t max_connections = 1024;
   // Shared by every worker: health, ejection, load, breaker, retry budget.
   std::shared_ptr<upstream::UpstreamState> state;
+  // TLS settings of the https:// targets (`tls:`); null when the upstream has none.
+  std::shared_ptr<boost::asio::ssl::context> tls_context;
+  bool tls_verify = true;
   std::shared_ptr<const upstream::MaglevTable> maglev;  // consistent_hash only
   std::optional<upstream::RetryPolicy> retry;
   HashKey hash_key;

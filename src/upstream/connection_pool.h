@@ -12,15 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "upstream/upstream_connection.h"
+
 namespace portico::upstream {
-
-using Clock = std::chrono::steady_clock;
-
-struct UpstreamConnection {
-  explicit UpstreamConnection(boost::asio::any_io_executor executor) : socket(executor) {}
-  boost::asio::ip::tcp::socket socket;
-  Clock::time_point idle_since{};
-};
 
 class ConnectionPool {
  public:

@@ -1,0 +1,53 @@
+// One connection to an upstream target: a TCP socket and, for an https:// target, a TLS
+// session over it. The proxy reads and writes through it without caring which.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace portico::upstream {
+
+using Clock = std::chrono::steady_clock;
+using IoResult = std::tuple<boost::system::error_code, std::size_t>;
+
+class UpstreamConnection {
+ public:
+  explicit UpstreamConnection(boost::asio::any_io_executor executor) : socket(executor) {}
+
+  // Layers TLS over the connected socket, for `server_name` (SNI and the certificate check;
+  // an IP address is checked against the certificate's IP entries and sent no SNI). False
+  // when OpenSSL refuses the name. The handshake is the caller's next step.
+  bool start_tls(std::shared_ptr<boost::asio::ssl::context> context, const std::string& server_name,
+                 bool verify);
+  bool is_tls() const { return tls_ != nullptr; }
+  boost::asio::awaitable<std::tuple<boost::system::error_code>> handshake();
+  // OpenSSL's reason for the last failed handshake ("certificate verify failed"...), for logs.
+  std::string tls_failure_reason() const;
+
+  boost::asio::awaitable<IoResult> read_some(boost::asio::mutable_buffer buffer);
+  // Writes every byte of `buffers`. Over TLS they are first gathered into one buffer, so a
+  // head and its body pieces go out as one record instead of one record each.
+  boost::asio::awaitable<IoResult> write(const std::vector<boost::asio::const_buffer>& buffers);
+
+  // Whether the peer closed (or sent anything, which on an idle HTTP/1.1 connection can only
+  // be a TLS close_notify or garbage) while the connection sat in the pool.
+  bool peer_closed_while_idle();
+
+  boost::asio::ip::tcp::socket socket;  // deadlines cancel operations through it
+  Clock::time_point idle_since{};
+
+ private:
+  std::shared_ptr<boost::asio::ssl::context> tls_context_;  // outlives the session using it
+  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
+  std::vector<char> tls_staging_;
+};
+
+}  // namespace portico::upstream

@@ -577,6 +577,13 @@ Task<ClientConnection::StepResult> ClientConnection::read_response_head(bool can
     if (read_ec) {
       // Closed before a single byte: the pooled connection was stale, not the request bad.
       if (can_retry && !response_->got_some() && buffer.size() == 0) co_return StepResult::retry();
+      // A TLS 1.3 server judges the client certificate after the client has finished its
+      // handshake, so a refusal arrives as an alert on the first read.
+      if (read_ec.category() == asio::error::get_ssl_category()) {
+        core::log_warn("upstream " + exchange_.upstream->name + ": TLS with " +
+                       exchange_.target->key + " failed: " + read_ec.message());
+        co_return StepResult::fail(502, "upstream_tls_failed", "upstream TLS handshake failed");
+      }
       co_return StepResult::fail(502, "upstream_reset");
     }
     buffer.end += n;

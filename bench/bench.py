@@ -54,6 +54,7 @@ LOAD_AT_START = os.getloadavg()
 NOTES_MARKER = "<!-- Notes below this line are written by hand; bench.py keeps them when it rewrites the tables. -->"
 UPSTREAM_POOL = 256  # nginx `keepalive` / the size every proxy may keep toward the backend
 BACKEND_PORTS = 4  # the backend listens on this many ports: the targets of portico+resilience
+BACKEND_TLS_NAME = "backend.bench"  # the name in its certificate, sent as SNI and checked
 
 # The rows that run Portico with a feature on, and the requirement on each against the plain
 # `portico` row of the same run (minimum ratio of req/s and of req per CPU-s).
@@ -150,19 +151,45 @@ def start_backend(tmp):
     ports = [free_port() for _ in range(BACKEND_PORTS)]
     while len(set(ports)) < len(ports):
         ports = [free_port() for _ in range(BACKEND_PORTS)]
+    tls_port = free_port()
+    while tls_port in ports:
+        tls_port = free_port()
+    cert, key = backend_certificate(tmp)
     body = """  server {
 %s
+    listen 127.0.0.1:%d ssl;
+    ssl_certificate %s;
+    ssl_certificate_key %s;
     location / { return 200 "ok\\n"; }
-  }""" % "\n".join("    listen 127.0.0.1:%d;" % p for p in ports)
+  }""" % ("\n".join("    listen 127.0.0.1:%d;" % p for p in ports), tls_port, cert, key)
     backend = start_nginx("backend", tmp, ports[0], body)
-    for p in ports[1:]:
+    for p in ports[1:] + [tls_port]:
         wait_port(p)
     backend.ports = ports
+    backend.tls_port = tls_port  # the same answers over TLS: the target of the *+tls-upstream rows
     return backend
 
 
-def start_nginx_proxy(tmp, backend_port):
+def backend_certificate(tmp):
+    """A self-signed P-256 certificate for BACKEND_TLS_NAME, made with openssl for the run."""
+    cert, key = Path(tmp) / "backend-cert.pem", Path(tmp) / "backend-key.pem"
+    openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=%s" % BACKEND_TLS_NAME,
+             "-addext", "subjectAltName=DNS:%s" % BACKEND_TLS_NAME])
+    return cert, key
+
+
+def start_nginx_proxy(tmp, backend_port, tls_ca=None, name="nginx"):
+    """nginx proxying to the backend; with `tls_ca`, over TLS verified against that CA."""
     port = free_port()
+    tls = ""
+    if tls_ca:
+        tls = """
+      proxy_ssl_verify on;
+      proxy_ssl_trusted_certificate %s;
+      proxy_ssl_name %s;
+      proxy_ssl_server_name on;
+      proxy_ssl_session_reuse on;""" % (tls_ca, BACKEND_TLS_NAME)
     body = """  upstream backend {
     server 127.0.0.1:%d;
     keepalive %d;
@@ -171,12 +198,12 @@ def start_nginx_proxy(tmp, backend_port):
   server {
     listen 127.0.0.1:%d;
     location / {
-      proxy_pass http://backend;
+      proxy_pass %s://backend;
       proxy_http_version 1.1;
-      proxy_set_header Connection "";
+      proxy_set_header Connection "";%s
     }
-  }""" % (backend_port, UPSTREAM_POOL, port)
-    return start_nginx("nginx", tmp, port, body)
+  }""" % (backend_port, UPSTREAM_POOL, port, "https" if tls_ca else "http", tls)
+    return start_nginx(name, tmp, port, body)
 
 
 def HAPROXY_MAXCONN():
@@ -211,7 +238,7 @@ def indent(text, by):
 
 
 def start_portico(tmp, backend_ports, binary, access_log=False, name="portico", upstream_extra="",
-                  auth=None):
+                  auth=None, scheme="http"):
     """Portico, `workers: 1`, one route `/` to upstream `backend` (targets: `backend_ports`, a port
     or a list), with extra upstream keys (YAML) and optionally `auth`: (provider name, provider
     YAML flow mapping) that the route uses."""
@@ -221,7 +248,7 @@ def start_portico(tmp, backend_ports, binary, access_log=False, name="portico", 
     admin = free_port()
     conf = Path(tmp) / ("%s.yaml" % name)
     log = "%s/%s-access.log" % (tmp, name) if access_log else "off"
-    targets = ", ".join("http://127.0.0.1:%d" % p for p in backend_ports)
+    targets = ", ".join("%s://127.0.0.1:%d" % (scheme, p) for p in backend_ports)
     text = """server:
   listen: [127.0.0.1:%d]
   workers: 1
@@ -536,6 +563,12 @@ def write_report(path, args, results, idle, notes, peers, dead=None, aborted=Non
               "- Requests per CPU-second: requests served / (utime+stime of the proxy process during the run, "
               "from /proc/PID/stat). Steadier than req/s on a shared 2-core machine; differences in req/s "
               "under ~20% are noise here.",
+              "- `nginx+tls-upstream` / `portico+tls-upstream`: the same proxies, speaking TLS to the "
+              "backend's TLS port (the same nginx; a P-256 certificate made for the run with `openssl "
+              "req`), verified against that certificate and its name (nginx: `proxy_ssl_verify on`, "
+              "`proxy_ssl_trusted_certificate`, `proxy_ssl_name`, `proxy_ssl_server_name on`, "
+              "`proxy_ssl_session_reuse on`; Portico: `tls: {ca: …, server_name: …}`); "
+              "keep-alive pools as above, so handshakes happen only while pools fill.",
               "- \"vs plain proxy\": a `portico+…` row against the `portico` row of the same run.", ""]
     for conns in args.conns:
         lines += ["## wrk -c%d" % conns, "",
@@ -573,6 +606,18 @@ def write_report(path, args, results, idle, notes, peers, dead=None, aborted=Non
             "%s %s" % (p, "/".join("%.0f" % r["rps"] for r in results.get((p, conns), [])))
             for p in peers if results.get((p, conns))))
         lines.append("")
+        for peer, other in PAIRS.items():
+            if results.get((peer, conns)) and results.get((other, conns)):
+                mine, theirs = results[(peer, conns)], results[(other, conns)]
+                lines.append("%s against %s: req/s %s, req/CPU-s %s, p99 %s (ratios of medians; per "
+                             "round req/s %s)." % (
+                                 peer, other,
+                                 ratio_text(med([r["rps"] for r in mine]) / med([r["rps"] for r in theirs])),
+                                 ratio_text(med([r["req_per_cpu_s"] for r in mine]) /
+                                            med([r["req_per_cpu_s"] for r in theirs])),
+                                 ratio_text(med([r["p99"] for r in mine]) / med([r["p99"] for r in theirs])),
+                                 "/".join("%.2f" % v for v in per_round(results, peer, other, conns, "rps"))))
+                lines.append("")
         checks = [p for p in peers if p in FEATURE_TARGETS]
         if checks:
             lines += ["Requirements against the plain proxy (ratio of medians; per round in brackets; "
@@ -655,7 +700,9 @@ def write_report(path, args, results, idle, notes, peers, dead=None, aborted=Non
 
 
 DEFAULT_PEERS = ["direct", "nginx", "haproxy", "portico", "portico+log", "portico+resilience",
-                 "portico+jwt-hs256", "portico+jwt-rs256"]
+                 "portico+jwt-hs256", "portico+jwt-rs256", "nginx+tls-upstream", "portico+tls-upstream"]
+# Rows compared with a peer of their own kind rather than with plain nginx.
+PAIRS = {"portico+tls-upstream": "nginx+tls-upstream"}
 
 
 def main():
@@ -726,6 +773,12 @@ def main():
                                                         upstream_extra=RESILIENCE),
             "portico+jwt-hs256": jwt_hs256,
             "portico+jwt-rs256": jwt_rs256,
+            "nginx+tls-upstream": lambda: start_nginx_proxy(
+                tmp, backend.tls_port, tls_ca=Path(tmp) / "backend-cert.pem", name="nginx-tls"),
+            "portico+tls-upstream": lambda: start_portico(
+                tmp, backend.tls_port, binary, name="portico-tls", scheme="https",
+                upstream_extra="tls: {ca: %s, server_name: %s}" % (Path(tmp) / "backend-cert.pem",
+                                                                    BACKEND_TLS_NAME)),
         }
         for peer in args.peers:
             if peer in starters:

@@ -1,7 +1,7 @@
 """Fixtures for Portico's end-to-end tests: real gateway and upstream processes on 127.0.0.1.
 
     gateway(config_text, **subst)  -> a running portico (see portico_testing.Gateway)
-    upstream(name)                 -> a running tests/support/upstream_server.py
+    upstream(name, tls=None)       -> a running tests/support/upstream_server.py
     module_gateway / module_upstream: the same, shared by a test module
     free_port()                    -> a free TCP port
 
@@ -57,8 +57,8 @@ class _Launcher:
         self.started.append(gw)
         return gw
 
-    def upstream(self, name="upstream"):
-        up = pt.Upstream(name)
+    def upstream(self, name="upstream", tls=None):
+        up = pt.Upstream(name, tls=tls)
         self.started.append(up)
         return up
 
@@ -104,7 +104,7 @@ def gateway(_launcher):
 
 @pytest.fixture
 def upstream(_launcher):
-    """Factory: upstream(name) -> pt.Upstream."""
+    """Factory: upstream(name, tls=None) -> pt.Upstream (tls: see pt.Upstream)."""
     return _launcher.upstream
 
 

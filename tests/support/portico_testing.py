@@ -4,10 +4,12 @@ Everything binds 127.0.0.1 and every process started here is stopped by its PID.
 """
 
 import hashlib
+import http.client
 import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -32,11 +34,21 @@ def portico_bin():
     return Path(os.environ.get("PORTICO_BIN", ROOT / "build" / "portico"))
 
 
+_handed_out_ports = set()
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now, and that this process has
+    not handed out before: a port is free again once its probe socket closes, so two calls in a
+    row (a listener and an admin port not yet bound) could otherwise return the same one."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out_ports:
+            _handed_out_ports.add(port)
+            return port
+    raise RuntimeError("no unused port on 127.0.0.1 after 100 tries")
 
 
 def wait_until(predicate, timeout, interval=0.05):
@@ -82,26 +94,86 @@ def vm_rss_kib(pid):
 
 # --- the test upstream ---------------------------------------------------------------------
 
-class Upstream:
-    """tests/support/upstream_server.py in its own process."""
+TLS_KEYS = ("cert", "key", "client_ca", "client_cert", "client_key")
 
-    def __init__(self, name="upstream", port=0):
+
+def _tls_paths(tls):
+    """{cert, key, client_ca, client_cert, client_key} (str or None) from a dict or an object."""
+    if tls is None:
+        return None
+    get = tls.get if isinstance(tls, dict) else (lambda k: getattr(tls, k, None))
+    paths = {k: (str(get(k)) if get(k) else None) for k in TLS_KEYS}
+    if not (paths["cert"] and paths["key"]):
+        raise ValueError("an upstream's tls needs cert and key")
+    return paths
+
+
+class Upstream:
+    """tests/support/upstream_server.py in its own process.
+
+    tls: None for plain HTTP, else a dict (or an object with these attributes) of PEM paths:
+    cert and key (what the server presents), optional client_ca (the server then requires a
+    client certificate signed by it), and optional client_cert/client_key, the certificate this
+    harness presents itself when it talks to such a server (stats(), upstream_control()). The
+    harness trusts exactly the server's own certificate and does not check names.
+    """
+
+    def __init__(self, name="upstream", port=0, tls=None):
         self.name = name
-        self.proc = subprocess.Popen(
-            [PYTHON, str(UPSTREAM_SERVER), "--port", str(port), "--name", name],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.tls = _tls_paths(tls)
+        cmd = [PYTHON, str(UPSTREAM_SERVER), "--port", str(port), "--name", name]
+        if self.tls:
+            cmd += ["--tls-cert", self.tls["cert"], "--tls-key", self.tls["key"]]
+            if self.tls["client_ca"]:
+                cmd += ["--tls-client-ca", self.tls["client_ca"]]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True)
         line = self.proc.stdout.readline()
         if not line.startswith("READY "):
             stop_pid(self.proc)
             raise RuntimeError("upstream %s did not start: %r" % (name, line))
         self.port = int(line.split()[1])
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
 
     @property
     def pid(self):
         return self.proc.pid
 
+    def _client_context(self):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False  # some test certificates name other hosts on purpose
+        ctx.load_verify_locations(self.tls["cert"])  # trust this very server certificate
+        ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+        if self.tls["client_cert"]:
+            ctx.load_cert_chain(self.tls["client_cert"], self.tls["client_key"])
+        return ctx
+
+    def call(self, method, path, payload=None, timeout=5):
+        """One request straight to the server (no gateway), on a connection of its own:
+        the parsed JSON answer; raises on a status >= 400."""
+        if not self.tls:
+            r = requests.request(method, self.url + path, json=payload, timeout=timeout)
+            r.raise_for_status()
+            return r.json()
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
+                                           context=self._client_context())
+        try:
+            body = None if payload is None else json.dumps(payload).encode()
+            headers = {} if body is None else {"Content-Type": "application/json"}
+            conn.request(method, path, body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+        finally:
+            conn.close()
+        if resp.status >= 400:
+            raise RuntimeError("%s %s on upstream %s: %d %r" % (method, path, self.name,
+                                                                resp.status, data[:200]))
+        return json.loads(data)
+
     def stats(self):
+        """The server's /stats; over TLS too (then it counts one TLS handshake of its own)."""
+        if self.tls:
+            return self.call("GET", "/stats")
         return requests.get(self.url + "/stats", timeout=5).json()
 
     def stop(self):
@@ -458,6 +530,8 @@ def metric_value(text, name, **labels):
 def upstream_control(up, **changes):
     """POST /control to a running upstream_server.py (see its docstring): mode=, ms=, status=,
     health=, reset_stats=. Returns the new control state."""
+    if getattr(up, "tls", None):
+        return up.call("POST", "/control", changes)
     r = requests.post(up.url + "/control", json=changes, timeout=5)
     r.raise_for_status()
     return r.json()

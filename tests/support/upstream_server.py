@@ -6,10 +6,18 @@ that it can report exactly what arrived (raw query string, header pairs in order
 request bodies (Content-Length or chunked) without ever holding a whole body in memory.
 
     upstream_server.py --port 0 --name users      # prints "READY <port>" once listening
+    upstream_server.py --tls-cert server.pem --tls-key server.key [--tls-client-ca ca.pem]
+                              speaks TLS (1.2 or later) on every connection; with --tls-client-ca
+                              a client certificate signed by that CA is required. The handshake
+                              runs in the connection's thread; a failed one is counted in /stats
+                              as tls_failures and the connection is closed.
 
 Endpoints:
     /echo                     any method: JSON {method, path, query, target, version, headers,
-                              body_length, body_sha256, name}
+                              body_length, body_sha256, name, tls, tls_version, sni,
+                              client_cert_subject}: tls is false and the other three null on a
+                              plain connection; else the TLS version ("TLSv1.3"), the server name
+                              the client sent (SNI) and the commonName of its certificate, or null
     /slow?ms=N                sleeps N ms, then answers JSON
     /download?bytes=N&chunked=0|1
                               N deterministic bytes (see pattern_block), Content-Length or chunked
@@ -39,9 +47,10 @@ Endpoints:
       The mode applies to every path except /control and /stats (so also to /health).
     anything else             200 JSON {path, query, method, name}
 
-/stats answers JSON {connections, requests, received, paths}: TCP connections accepted,
-requests answered, request heads received (any mode, answered or not), and {path: count} of
-received request heads. /stats and /control requests are not counted in received or paths.
+/stats answers JSON {connections, requests, received, paths, tls_handshakes, tls_failures}: TCP
+connections accepted, requests answered, request heads received (any mode, answered or not),
+{path: count} of received request heads, and TLS handshakes that succeeded and that failed (both 0
+without TLS). /stats and /control requests are not counted in received or paths.
 """
 
 import argparse
@@ -50,6 +59,7 @@ import json
 import socket
 import select
 import socketserver
+import ssl
 import struct
 import sys
 import threading
@@ -96,11 +106,15 @@ class Stats:
         self.requests = 0
         self.received = 0
         self.paths = {}
+        self.tls_handshakes = 0
+        self.tls_failures = 0
 
-    def add(self, connections=0, requests=0):
+    def add(self, connections=0, requests=0, tls_handshakes=0, tls_failures=0):
         with self.lock:
             self.connections += connections
             self.requests += requests
+            self.tls_handshakes += tls_handshakes
+            self.tls_failures += tls_failures
 
     def receive(self, path):
         with self.lock:
@@ -110,12 +124,14 @@ class Stats:
     def reset(self):
         with self.lock:
             self.connections = self.requests = self.received = 0
+            self.tls_handshakes = self.tls_failures = 0
             self.paths = {}
 
     def snapshot(self):
         with self.lock:
             return {"connections": self.connections, "requests": self.requests,
-                    "received": self.received, "paths": dict(self.paths)}
+                    "received": self.received, "paths": dict(self.paths),
+                    "tls_handshakes": self.tls_handshakes, "tls_failures": self.tls_failures}
 
 
 MAX_HANG_MS = 30000
@@ -278,15 +294,119 @@ class BodyReader:
             h.update(data)
 
 
+# --- TLS ------------------------------------------------------------------------------------
+
+TLS_HANDSHAKE_TIMEOUT = 10.0
+PLAIN_TLS_INFO = {"tls": False, "tls_version": None, "sni": None, "client_cert_subject": None}
+
+# The handshake runs in the connection's own thread, and so does the SNI callback: a
+# thread-local carries the name the client sent from the callback to that connection.
+_handshake = threading.local()
+
+
+def _remember_sni(ssl_socket, server_name, context):
+    _handshake.sni = server_name
+    return None  # go on with the handshake, same context
+
+
+def server_tls_context(cert, key, client_ca=None):
+    """Server side, TLS 1.2 or later; with client_ca, a client certificate signed by it is
+    required."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    if client_ca:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(client_ca)
+    ctx.sni_callback = _remember_sni
+    return ctx
+
+
+def common_name(peer_cert):
+    """commonName of a certificate as ssl.SSLSocket.getpeercert() gives it, or None."""
+    for rdn in (peer_cert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return value
+    return None
+
+
 class Handler(socketserver.StreamRequestHandler):
     rbufsize = BLOCK_SIZE
     wbufsize = 0
     disable_nagle_algorithm = True
 
     def setup(self):
+        self.tls_info = PLAIN_TLS_INFO
+        self.tls_failed = False
+        if self.server.ssl_context is not None:
+            self.server.stats.add(connections=1)
+            self.was_reset = False
+            if self.tls_handshake():
+                super().setup()
+            else:
+                self.tls_failed = True
+            return
         super().setup()
         self.server.stats.add(connections=1)
         self.was_reset = False
+
+    def tls_handshake(self):
+        """Wraps the accepted socket in TLS and shakes hands (bounded in time); False when that
+        failed: counted in stats, the connection closed."""
+        raw = self.request
+        _handshake.sni = None
+        tls = None
+        try:
+            raw.settimeout(TLS_HANDSHAKE_TIMEOUT)
+            tls = self.server.ssl_context.wrap_socket(raw, server_side=True,
+                                                      do_handshake_on_connect=False)
+            tls.do_handshake()
+            tls.settimeout(None)
+            self.tls_info = {"tls": True, "tls_version": tls.version(),
+                             "sni": getattr(_handshake, "sni", None),
+                             "client_cert_subject": common_name(tls.getpeercert())}
+        except (OSError, ValueError):  # ssl.SSLError is an OSError
+            self.server.stats.add(tls_failures=1)
+            self.close_gently(tls or raw)
+            return False
+        # The TLS socket owns the descriptor now: the server's own shutdown of the accepted
+        # (detached) socket does nothing, finish() closes this one.
+        self.request = tls
+        self.server.stats.add(tls_handshakes=1)
+        return True
+
+    @staticmethod
+    def close_gently(sock):
+        """After a failed handshake: FIN (after whatever alert OpenSSL sent), then read and
+        drop what the client still sends for up to a second, so that the close is no RST that
+        could overtake the alert."""
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            sock.settimeout(0.2)
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline and sock.recv(65536):
+                pass
+        except (OSError, ValueError):
+            pass
+        try:
+            sock.close()
+        except OSError:
+            pass
+
+    def close_tls(self):
+        """Sends close_notify without waiting for the peer's, then closes the socket."""
+        conn = self.connection
+        try:
+            conn.settimeout(0)
+            conn.unwrap()
+        except (OSError, ValueError):
+            pass
+        try:
+            conn.shutdown(socket.SHUT_WR)
+        except (OSError, ValueError):
+            pass
+        conn.close()
 
     def reset_connection(self):
         """Closes the connection with an RST (SO_LINGER 0) instead of a FIN."""
@@ -306,7 +426,10 @@ class Handler(socketserver.StreamRequestHandler):
             if left <= 0:
                 break
             readable, _, _ = select.select([self.connection], [], [], min(left, 0.1))
-            if readable:
+            if readable and self.tls_info["tls"]:
+                if self.tls_peer_closed():
+                    break
+            elif readable:
                 try:
                     if not self.connection.recv(65536, socket.MSG_PEEK):
                         break  # the peer closed
@@ -315,10 +438,22 @@ class Handler(socketserver.StreamRequestHandler):
                     break
         self.reset_connection()
 
+    def tls_peer_closed(self):
+        """For hang() over TLS (no MSG_PEEK there): reads and discards what came; True at EOF."""
+        self.connection.settimeout(0.1)
+        try:
+            return not self.connection.recv(65536)
+        except (socket.timeout, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return False  # only part of a TLS record so far
+        except OSError:
+            return True
+
     def finish(self):
-        if self.was_reset:
+        if self.was_reset or self.tls_failed:
             return
         super().finish()
+        if self.tls_info["tls"]:
+            self.close_tls()
 
     # -- wire helpers --------------------------------------------------------------------
 
@@ -384,6 +519,8 @@ class Handler(socketserver.StreamRequestHandler):
     # -- the connection loop -------------------------------------------------------------
 
     def handle(self):
+        if self.tls_failed:
+            return
         try:
             while True:
                 try:
@@ -448,7 +585,7 @@ class Handler(socketserver.StreamRequestHandler):
                 "name": name, "method": req.method, "path": req.path, "query": req.query,
                 "target": req.target, "version": req.version,
                 "headers": [[k, v] for k, v in req.headers],
-                "body_length": n, "body_sha256": digest,
+                "body_length": n, "body_sha256": digest, **self.tls_info,
             }, keep_alive)
         elif path == "/slow":
             n, _ = body.drain()
@@ -566,10 +703,11 @@ class Server(socketserver.ThreadingTCPServer):
     request_queue_size = 1024
     block_on_close = False
 
-    def __init__(self, addr, name):
+    def __init__(self, addr, name, ssl_context=None):
         self.name = name
         self.stats = Stats()
         self.control = Control()
+        self.ssl_context = ssl_context
         super().__init__(addr, Handler)
 
 
@@ -578,8 +716,18 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--name", default="upstream")
+    ap.add_argument("--tls-cert", help="PEM certificate (chain): speak TLS with it")
+    ap.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    ap.add_argument("--tls-client-ca", help="PEM CA: require a client certificate signed by it")
     args = ap.parse_args()
-    server = Server((args.host, args.port), args.name)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        ap.error("--tls-cert and --tls-key go together")
+    if args.tls_client_ca and not args.tls_cert:
+        ap.error("--tls-client-ca needs --tls-cert and --tls-key")
+    ssl_context = None
+    if args.tls_cert:
+        ssl_context = server_tls_context(args.tls_cert, args.tls_key, args.tls_client_ca)
+    server = Server((args.host, args.port), args.name, ssl_context)
     print("READY %d" % server.server_address[1], flush=True)
     try:
         server.serve_forever(poll_interval=0.2)

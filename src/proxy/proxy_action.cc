@@ -489,7 +489,8 @@ Task<ClientConnection::StepResult> ClientConnection::start_tls() {
   const auto& target = *exchange_.target;
   const auto& upstream = *exchange_.upstream;
   auto& connection = *exchange_.connection;
-  if (!connection.start_tls(upstream.tls_context, target.tls_server_name, upstream.tls_verify))
+  if (!connection.start_tls(upstream.tls_context, target.tls_server_name, upstream.tls_verify,
+                            exchange_.pool->tls_session()))
     co_return StepResult::fail(502, "upstream_tls_failed", "upstream TLS handshake failed");
   // The handshake is part of connecting: it shares the connect timeout.
   upstream_deadline_.arm(connection.socket, upstream.timeouts.connect);

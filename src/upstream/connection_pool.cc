@@ -15,7 +15,12 @@ std::unique_ptr<UpstreamConnection> ConnectionPool::take_idle() {
   return nullptr;
 }
 
+void ConnectionPool::keep_session_of(UpstreamConnection& connection) {
+  if (auto session = connection.take_session_for_reuse()) tls_session_ = std::move(session);
+}
+
 void ConnectionPool::give_back(std::unique_ptr<UpstreamConnection> connection) {
+  keep_session_of(*connection);
   connection->idle_since = Clock::now();
   idle_.push_back(std::move(connection));
   wake_one();
@@ -34,6 +39,9 @@ void ConnectionPool::wake_one() {
 
 void ConnectionPool::discard(std::unique_ptr<UpstreamConnection> connection) {
   if (!connection) return;
+  // A connection closed after a good exchange (HTTP/1.0, Connection: close) leaves a session
+  // worth resuming too; one whose handshake failed has none that is resumable.
+  keep_session_of(*connection);
   boost::system::error_code ignored;
   connection->socket.close(ignored);
   if (open_ > 0) --open_;

@@ -18,11 +18,34 @@ namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 }
 
+UpstreamConnection::~UpstreamConnection() {
+  // The gateway closes an upstream connection without close_notify: HTTP/1.1 messages carry
+  // their own length. OpenSSL would take that for a broken session and make it
+  // unresumable, which would cost every later connection to the target a full handshake;
+  // saying the shutdown happened keeps it.
+  if (tls_ && SSL_is_init_finished(tls_->native_handle()))
+    SSL_set_shutdown(tls_->native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+}
+
 bool UpstreamConnection::start_tls(std::shared_ptr<ssl::context> context,
-                                   const std::string& server_name, bool verify) {
+                                   const std::string& server_name, bool verify,
+                                   SSL_SESSION* resume) {
   tls_context_ = std::move(context);
   tls_ = std::make_unique<ssl::stream<asio::ip::tcp::socket&>>(socket, *tls_context_);
+  if (resume) SSL_set_session(tls_->native_handle(), resume);  // the server may still refuse it
   return net::prepare_tls_client(tls_->native_handle(), server_name, verify);
+}
+
+std::shared_ptr<SSL_SESSION> UpstreamConnection::take_session_for_reuse() {
+  if (!tls_ || session_taken_ || !SSL_is_init_finished(tls_->native_handle())) return nullptr;
+  session_taken_ = true;
+  SSL_SESSION* session = SSL_get1_session(tls_->native_handle());
+  if (!session) return nullptr;
+  if (SSL_SESSION_is_resumable(session) != 1) {
+    SSL_SESSION_free(session);
+    return nullptr;
+  }
+  return {session, SSL_SESSION_free};
 }
 
 asio::awaitable<std::tuple<boost::system::error_code>> UpstreamConnection::handshake() {

@@ -21,14 +21,22 @@ using IoResult = std::tuple<boost::system::error_code, std::size_t>;
 class UpstreamConnection {
  public:
   explicit UpstreamConnection(boost::asio::any_io_executor executor) : socket(executor) {}
+  ~UpstreamConnection();
+  UpstreamConnection(const UpstreamConnection&) = delete;
+  UpstreamConnection& operator=(const UpstreamConnection&) = delete;
 
   // Layers TLS over the connected socket, for `server_name` (SNI and the certificate check;
   // an IP address is checked against the certificate's IP entries and sent no SNI). False
-  // when OpenSSL refuses the name. The handshake is the caller's next step.
+  // when OpenSSL refuses the name. `resume`, when not null, is offered to the server to skip
+  // a full handshake. The handshake is the caller's next step.
   bool start_tls(std::shared_ptr<boost::asio::ssl::context> context, const std::string& server_name,
-                 bool verify);
+                 bool verify, SSL_SESSION* resume);
   bool is_tls() const { return tls_ != nullptr; }
   boost::asio::awaitable<std::tuple<boost::system::error_code>> handshake();
+  // The session to offer the next connection to the same target: taken once per connection,
+  // after an exchange (a TLS 1.3 server sends its tickets after the handshake). Null when
+  // there is nothing (new) to take.
+  std::shared_ptr<SSL_SESSION> take_session_for_reuse();
   // OpenSSL's reason for the last failed handshake ("certificate verify failed"...), for logs.
   std::string tls_failure_reason() const;
 
@@ -48,6 +56,7 @@ class UpstreamConnection {
   std::shared_ptr<boost::asio::ssl::context> tls_context_;  // outlives the session using it
   std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
   std::vector<char> tls_staging_;
+  bool session_taken_ = false;
 };
 
 }  // namespace portico::upstream

@@ -242,6 +242,20 @@ def test_keepalive_reuses_the_tls_connection(gateway, upstream, certs):
     assert connections == handshakes and after["tls_failures"] == 0, after
 
 
+def test_a_new_connection_resumes_the_tls_session(gateway, upstream, certs):
+    """Once the pooled connection has been closed for idleness, the next connection to the
+    target resumes the TLS session of the first instead of making a full handshake."""
+    up = upstream("tls-resume", tls=certs.server_tls())
+    gw = gateway(secure_config([up.url], {"ca": certs.ca_cert}, extra="timeouts: {idle: 100ms}"))
+    first = echo_over_tls(gw)
+    assert first["tls_session_reused"] is False, first
+    for _ in range(2):
+        # Idle pooled connections are swept every second; by then this one is past 100 ms.
+        time.sleep(2.2)
+        again = echo_over_tls(gw)
+        assert again["tls_session_reused"] is True, again  # a new handshake, an abbreviated one
+
+
 def test_large_bodies_stream_both_ways_over_tls(gateway, upstream, certs):
     """2 MiB uploads (sized and chunked), downloads (sized and chunked) and an echo arrive whole."""
     up = upstream("tls-bodies", tls=certs.server_tls())

@@ -297,7 +297,8 @@ class BodyReader:
 # --- TLS ------------------------------------------------------------------------------------
 
 TLS_HANDSHAKE_TIMEOUT = 10.0
-PLAIN_TLS_INFO = {"tls": False, "tls_version": None, "sni": None, "client_cert_subject": None}
+PLAIN_TLS_INFO = {"tls": False, "tls_version": None, "sni": None, "client_cert_subject": None,
+                  "tls_session_reused": False}
 
 # The handshake runs in the connection's own thread, and so does the SNI callback: a
 # thread-local carries the name the client sent from the callback to that connection.
@@ -365,7 +366,8 @@ class Handler(socketserver.StreamRequestHandler):
             tls.settimeout(None)
             self.tls_info = {"tls": True, "tls_version": tls.version(),
                              "sni": getattr(_handshake, "sni", None),
-                             "client_cert_subject": common_name(tls.getpeercert())}
+                             "client_cert_subject": common_name(tls.getpeercert()),
+                             "tls_session_reused": tls.session_reused}
         except (OSError, ValueError):  # ssl.SSLError is an OSError
             self.server.stats.add(tls_failures=1)
             self.close_gently(tls or raw)

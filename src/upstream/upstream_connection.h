@@ -37,7 +37,8 @@ class UpstreamConnection {
   // after an exchange (a TLS 1.3 server sends its tickets after the handshake). Null when
   // there is nothing (new) to take.
   std::shared_ptr<SSL_SESSION> take_session_for_reuse();
-  // OpenSSL's reason for the last failed handshake ("certificate verify failed"...), for logs.
+  // Why the peer's certificate was refused ("unable to get local issuer certificate"...), or
+  // empty; for logs.
   std::string tls_failure_reason() const;
 
   boost::asio::awaitable<IoResult> read_some(boost::asio::mutable_buffer buffer);
@@ -45,8 +46,8 @@ class UpstreamConnection {
   // head and its body pieces go out as one record instead of one record each.
   boost::asio::awaitable<IoResult> write(const std::vector<boost::asio::const_buffer>& buffers);
 
-  // Whether the peer closed (or sent anything, which on an idle HTTP/1.1 connection can only
-  // be a TLS close_notify or garbage) while the connection sat in the pool.
+  // Whether the peer closed while the connection sat in the pool. Over TLS anything that
+  // arrived counts: on an idle HTTP/1.1 connection it can only be a close_notify.
   bool peer_closed_while_idle();
 
   boost::asio::ip::tcp::socket socket;  // deadlines cancel operations through it

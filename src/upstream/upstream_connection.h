@@ -31,7 +31,6 @@ class UpstreamConnection {
   // a full handshake. The handshake is the caller's next step.
   bool start_tls(std::shared_ptr<boost::asio::ssl::context> context, const std::string& server_name,
                  bool verify, SSL_SESSION* resume);
-  bool is_tls() const { return tls_ != nullptr; }
   boost::asio::awaitable<std::tuple<boost::system::error_code>> handshake();
   // The session to offer the next connection to the same target: taken once per connection,
   // after an exchange (a TLS 1.3 server sends its tickets after the handshake). Null when

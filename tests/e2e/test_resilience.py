@@ -30,14 +30,6 @@ def dead_url():
     return "http://127.0.0.1:%d" % pt.free_port()  # nothing listens there
 
 
-def assert_gateway_error(r, status):
-    assert r.status_code == status, (r.status_code, r.text)
-    assert r.headers.get("Content-Type", "").startswith("application/json")
-    body = r.json()
-    assert body["status"] == status and body["error"] and body["request_id"], body
-    assert "name" not in body  # the gateway answered, not a backend
-
-
 def log_entries_for(gw, ids):
     """Access-log entries of the requests sent with these X-Correlation-ID values."""
     assert gw.wait_access_log(lambda e: e.get("request_id") == ids[-1]) is not None
@@ -86,13 +78,13 @@ def test_post_is_not_retried_but_get_is(gateway, upstream):
     failed = [r for r in posts if r.status_code != 200]
     assert failed, "every POST succeeded: POSTs to the dead target were retried"
     for r in failed:
-        assert_gateway_error(r, 502)
+        pt.assert_gateway_error(r, 502)
     assert all(r.json()["name"] == "post-live" for r in posts if r.status_code == 200)
 
 
 def test_post_to_a_single_dead_target_is_502(gateway):
     gw = gateway(pool_config([dead_url()], RETRIES))
-    assert_gateway_error(requests.post(gw.url + "/x", data=b"payload", timeout=10), 502)
+    pt.assert_gateway_error(requests.post(gw.url + "/x", data=b"payload", timeout=10), 502)
 
 
 def test_post_that_reached_a_failing_backend_is_relayed_not_retried(gateway, upstream):
@@ -172,7 +164,7 @@ def test_failure_is_relayed_without_retries(gateway, upstream, mode, condition, 
         if mode.startswith("fail"):
             assert r.json() == {"name": "noretry-bad", "status": status}  # relayed as is
         else:
-            assert_gateway_error(r, status)
+            pt.assert_gateway_error(r, status)
     assert all(e["retries"] == 0 for e in log_entries_for(gw, ids))
     assert retry_count(gw) == 0
 
@@ -238,7 +230,7 @@ def assert_open_answer(s, gw, backend):
     start = time.monotonic()
     r = s.get(gw.url + "/x", timeout=10)
     elapsed = time.monotonic() - start
-    assert_gateway_error(r, 503)
+    pt.assert_gateway_error(r, 503)
     assert elapsed < 0.05, "the open breaker took %.1f ms to answer" % (elapsed * 1000)
     retry_after = r.headers.get("Retry-After")
     assert retry_after is not None and retry_after.isdigit(), r.headers
@@ -301,13 +293,13 @@ circuit_breaker: {failure_rate: 50%, window: 10s, min_requests: 10, consecutive_
             r = s.get(gw.url + ("/status/500" if i % 2 == 0 else "/x"), timeout=10)
             statuses.append(r.status_code)
             if r.status_code == 503:
-                assert_gateway_error(r, 503)
+                pt.assert_gateway_error(r, 503)
                 break
     assert 503 not in statuses[:10], statuses  # fewer than min_requests: no verdict yet
     assert 503 in statuses[10:13], statuses
     hits = pt.upstream_hits(backend)
     with requests.Session() as s:
-        assert_gateway_error(s.get(gw.url + "/x", timeout=10), 503)
+        pt.assert_gateway_error(s.get(gw.url + "/x", timeout=10), 503)
     assert pt.upstream_hits(backend) == hits
 
 
@@ -331,7 +323,7 @@ def test_max_requests_refuses_beyond_the_in_flight_bound(gateway, upstream):
         start = time.monotonic()
         r = requests.get(gw.url + "/x", timeout=10)
         elapsed = time.monotonic() - start
-        assert_gateway_error(r, 503)
+        pt.assert_gateway_error(r, 503)
         assert elapsed < 0.2, elapsed
         assert "Retry-After" not in r.headers
         assert pt.upstream_hits(backend, "/x") == 0
@@ -469,7 +461,7 @@ def test_route_timeout_longer_than_the_upstream_timeout_wins(gateway, upstream):
     assert requests.get(gw.url + "/patient/slow?ms=800", timeout=10).status_code == 200
     start = time.monotonic()
     r = requests.get(gw.url + "/slow?ms=800", timeout=10)
-    assert_gateway_error(r, 504)
+    pt.assert_gateway_error(r, 504)
     assert time.monotonic() - start < 0.75
 
 

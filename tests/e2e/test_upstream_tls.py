@@ -55,14 +55,6 @@ def localhost_url(up):
     return up.url.replace("127.0.0.1", "localhost")
 
 
-def assert_gateway_error(r, status):
-    assert r.status_code == status, (r.status_code, r.text)
-    assert r.headers.get("Content-Type", "").startswith("application/json")
-    body = r.json()
-    assert body["status"] == status and body["error"] and body["request_id"], body
-    assert "name" not in body  # the gateway answered, not a backend
-
-
 def get_logged(gw, path="/echo", **kwargs):
     """GET `path` with a fresh request id: (response, its access-log entry)."""
     rid = "tls-%d" % time.time_ns()
@@ -74,7 +66,7 @@ def assert_tls_failure(gw, backend, path="/echo"):
     """A request answers the gateway's 502, logged as upstream_tls_failed; `backend` saw no
     request (its handshake never completed, or it never answered one)."""
     r, entry = get_logged(gw, path)
-    assert_gateway_error(r, 502)
+    pt.assert_gateway_error(r, 502)
     assert entry is not None, "no access-log entry for the request"
     assert entry["status"] == 502 and entry["upstream"] == "secure", entry
     assert entry["error"] == "upstream_tls_failed", entry
@@ -309,10 +301,10 @@ def test_tls_failures_open_the_circuit_breaker(gateway, upstream, certs):
                                "circuit_breaker: {consecutive_failures: 3, open_for: 30s}"))
     with requests.Session() as s:
         for _ in range(3):
-            assert_gateway_error(s.get(gw.url + "/x", timeout=10), 502)
+            pt.assert_gateway_error(s.get(gw.url + "/x", timeout=10), 502)
         assert pt.wait_until(lambda: tls_failures(bad) >= 3, 5)
         tried = tls_failures(bad)
-        assert_gateway_error(s.get(gw.url + "/x", timeout=10), 503)
+        pt.assert_gateway_error(s.get(gw.url + "/x", timeout=10), 503)
     time.sleep(0.3)
     assert tls_failures(bad) == tried, "the open breaker still let handshakes through"
 
@@ -330,7 +322,7 @@ def test_tls_failures_eject_an_outlier(gateway, upstream, certs):
         for _ in range(20):
             r = s.get(gw.url + "/x", timeout=10)
             if r.status_code != 200:
-                assert_gateway_error(r, 502)
+                pt.assert_gateway_error(r, 502)
                 failed += 1
                 if failed == 2:
                     break

@@ -527,6 +527,15 @@ def metric_value(text, name, **labels):
 
 # --- upstream failure modes, black holes and the admin view of upstreams ---------------------
 
+def assert_gateway_error(r, status):
+    """`r` is the gateway's own JSON error answer with `status`, not a backend's."""
+    assert r.status_code == status, (r.status_code, r.text)
+    assert r.headers.get("Content-Type", "").startswith("application/json")
+    body = r.json()
+    assert body["status"] == status and body["error"] and body["request_id"], body
+    assert "name" not in body  # backends of the tests name themselves in every answer
+
+
 def upstream_control(up, **changes):
     """POST /control to a running upstream_server.py (see its docstring): mode=, ms=, status=,
     health=, reset_stats=. Returns the new control state."""

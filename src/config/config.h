@@ -54,7 +54,10 @@ struct Limits {
 struct ServerConfig {
   std::vector<Endpoint> listen;  // default: 0.0.0.0:8080
   int workers = 0;               // 0 = auto (one per core)
-  std::vector<TlsCertificate> tls_certificates;
+  std::vector<TlsCertificate> tls_certificates;  // empty: the listeners speak plain HTTP
+  std::string tls_min_version = "1.2";           // "1.2" | "1.3"
+  std::string tls_client_ca;                     // PEM bundle; empty: no client certificates
+  std::string tls_client_auth = "require";       // require | optional (with tls_client_ca)
   Limits limits;
   std::vector<Cidr> trusted_proxies;
   std::string request_id_header = "X-Correlation-ID";
@@ -201,6 +204,9 @@ struct RouteConfig {
   std::vector<std::string> remove_headers;
   HeaderList response_headers;
   std::optional<Duration> timeout;
+  // `websocket`: upgrade requests are relayed (upstream routes) unless false (403).
+  bool websocket = true;
+  Duration websocket_idle_timeout = std::chrono::minutes(10);
 
   // Filters and actions built by later issues. Parsed and kept so validation and reload see
   // them; `unimplemented` lists what this build cannot serve yet (see the route compiler).

@@ -61,8 +61,15 @@ json::object server_json(const ServerConfig& server) {
   return {
       {"listen", std::move(listen)},
       {"workers", server.workers == 0 ? json::value("auto") : json::value(server.workers)},
-      {"tls", certificates.empty() ? json::value(nullptr)
-                                   : json::value(json::object{{"certificates", certificates}})},
+      {"tls", certificates.empty()
+                  ? json::value(nullptr)
+                  : json::value(json::object{
+                        {"certificates", certificates},
+                        {"min_version", server.tls_min_version},
+                        {"client_ca", or_null(server.tls_client_ca)},
+                        {"client_auth", server.tls_client_ca.empty()
+                                            ? json::value(nullptr)
+                                            : json::value(server.tls_client_auth)}})},
       {"limits",
        {{"max_header_bytes", limits.max_header_bytes},
         {"max_body_bytes", limits.max_body_bytes},
@@ -254,6 +261,8 @@ json::object route_json(const RouteConfig& route) {
       {"remove_headers", strings(route.remove_headers)},
       {"response_headers", pairs(route.response_headers)},
       {"timeout", optional_duration(route.timeout)},
+      {"websocket", json::object{{"enabled", route.websocket},
+                                 {"idle_timeout", format_duration(route.websocket_idle_timeout)}}},
       {"auth", strings(route.auth)},
       {"require_roles", strings(route.require_roles)},
       {"require_scopes", strings(route.require_scopes)},

@@ -15,6 +15,7 @@
 #include <yaml-cpp/eventhandler.h>
 
 #include "config/sections.h"
+#include "config/tls_files.h"
 #include "config/yaml_reader.h"
 
 namespace portico::config {
@@ -49,30 +50,53 @@ std::optional<Cidr> parse_cidr(std::string_view text) {
 }
 
 void read_tls(YamlReader& r, const std::optional<Field>& field, ServerConfig& server) {
-  auto tls = r.mapping(field, {"certificates"});
+  auto tls = r.mapping(field, {"certificates", "min_version", "client_ca", "client_auth"});
   if (!tls) return;
+  // The files are read here, so that a missing file, a bad PEM or a key that is not the
+  // certificate's is reported at the line naming it.
+  auto pem_file = [&](const Field& value_field, const std::string& path, auto problem_of) {
+    std::string problem = problem_of(path);
+    if (!problem.empty()) r.error(value_field, problem);
+  };
   auto certificates = r.list(tls->get("certificates"));
   if (!certificates || certificates->empty()) {
     if (!certificates)
       r.error(tls->self(), "missing key \"certificates\" (a list of {cert, key})");
     else
       r.error(*tls->get("certificates"), "expected at least one {cert, key}");
-    return;
-  }
-  for (const auto& item : *certificates) {
-    auto pair = r.mapping(item, {"cert", "key"});
-    if (!pair) continue;
-    TlsCertificate certificate;
-    for (auto key : {"cert", "key"}) {
-      auto value = pair->get(key);
-      if (!value)
-        r.error(item, std::string("missing key \"") + key + "\" (a PEM file)");
-      else
-        assign(r.non_empty(value),
-               key == std::string_view("cert") ? certificate.cert : certificate.key);
+  } else {
+    for (const auto& item : *certificates) {
+      auto pair = r.mapping(item, {"cert", "key"});
+      if (!pair) continue;
+      TlsCertificate certificate;
+      for (auto key : {"cert", "key"}) {
+        auto value = pair->get(key);
+        if (!value)
+          r.error(item, std::string("missing key \"") + key + "\" (a PEM file)");
+        else
+          assign(r.non_empty(value),
+                 key == std::string_view("cert") ? certificate.cert : certificate.key);
+      }
+      if (!certificate.cert.empty()) pem_file(*pair->get("cert"), certificate.cert, certificate_file_problem);
+      if (!certificate.key.empty()) pem_file(*pair->get("key"), certificate.key, key_file_problem);
+      if (!certificate.cert.empty() && !certificate.key.empty() &&
+          certificate_file_problem(certificate.cert).empty() &&
+          key_file_problem(certificate.key).empty()) {
+        auto mismatch = key_mismatch_problem(certificate.cert, certificate.key);
+        if (!mismatch.empty()) r.error(*pair->get("key"), mismatch);
+      }
+      server.tls_certificates.push_back(std::move(certificate));
     }
-    server.tls_certificates.push_back(std::move(certificate));
   }
+  assign(r.choice(tls->get("min_version"), {"1.2", "1.3"}), server.tls_min_version);
+  if (auto ca = r.non_empty(tls->get("client_ca"))) {
+    pem_file(*tls->get("client_ca"), *ca, certificate_file_problem);
+    server.tls_client_ca = *ca;
+  }
+  assign(r.choice(tls->get("client_auth"), {"require", "optional"}), server.tls_client_auth);
+  if (tls->has("client_auth") && !tls->has("client_ca"))
+    r.error(*tls->get("client_auth"), "client_auth needs client_ca (the bundle that verifies "
+                                      "client certificates)");
 }
 
 void read_limits(YamlReader& r, const std::optional<Field>& field, Limits& limits) {

@@ -37,7 +37,10 @@ std::string_view config_json_schema() {
                 "required": ["cert", "key"],
                 "properties": {"cert": {"type": "string"}, "key": {"type": "string"}}
               }
-            }
+            },
+            "min_version": {"description": "Oldest TLS version accepted; 1.0 and 1.1 are always refused.", "enum": ["1.2", "1.3"]},
+            "client_ca": {"description": "PEM bundle verifying client certificates (mutual TLS).", "type": "string"},
+            "client_auth": {"description": "With client_ca: require a certificate, or accept clients without one.", "enum": ["require", "optional"]}
           }
         },
         "limits": {
@@ -398,6 +401,10 @@ std::string_view config_json_schema() {
         "compress": {"$ref": "#/$defs/boolean"},
         "timeout": {"$ref": "#/$defs/duration"},
         "cors": {"$ref": "#/$defs/boolean"},
+        "websocket": {
+          "description": "Relay WebSocket upgrades (true, the default on upstream routes), refuse them with 403 (false), or set the idle timeout.",
+          "anyOf": [{"$ref": "#/$defs/boolean"}, {"type": "object", "additionalProperties": false, "properties": {"idle_timeout": {"$ref": "#/$defs/duration"}}}]
+        },
         "aggregate": {
           "type": "object",
           "additionalProperties": false,

@@ -74,13 +74,14 @@ std::string placeholder_problem(std::string_view text, const std::vector<std::st
     if (close == std::string_view::npos) return "unclosed {";
     std::string_view name = text.substr(at + 1, close - at - 1);
     bool known = std::find(params.begin(), params.end(), name) != params.end() ||
-                 name == "consumer" || (name.size() > 4 && name.substr(0, 4) == "jwt.");
+                 name == "consumer" || name == "client_cert.subject" ||
+                 (name.size() > 4 && name.substr(0, 4) == "jwt.");
     if (!known) {
       std::string defined;
       for (const auto& param : params) defined += (defined.empty() ? "" : ", ") + param;
       return "{" + std::string(name) + "} is not defined by the route's match (" +
              (defined.empty() ? "it defines no params" : "it defines " + defined) +
-             "; {consumer} and {jwt.CLAIM} are always available)";
+             "; {consumer}, {jwt.CLAIM} and {client_cert.subject} are always available)";
     }
     at = close + 1;
   }
@@ -296,12 +297,25 @@ bool enables(const std::optional<std::vector<std::string>>& names) {
   return names && !names->empty() && names->front() != "none";
 }
 
+// `websocket: true | false | {idle_timeout: D}`.
+void read_websocket(YamlReader& r, const std::optional<Field>& field, RouteConfig& route) {
+  if (!field) return;
+  if (field->node.IsMap()) {
+    auto f = r.mapping(field, {"idle_timeout"});
+    if (!f) return;
+    route.websocket = true;
+    assign(r.duration(f->get("idle_timeout")), route.websocket_idle_timeout);
+    return;
+  }
+  assign(r.boolean(field), route.websocket);
+}
+
 // Returns where the route's name comes from, for duplicate-name errors.
 Field read_route(YamlReader& r, const Field& field, Config& config, RouteConfig& route) {
   auto f = r.mapping(field, {"name", "match", "upstream", "strip_prefix", "rewrite", "set_headers",
                              "remove_headers", "response_headers", "auth", "require_roles",
                              "require_scopes", "rate_limit", "cache", "compress", "timeout", "cors",
-                             "aggregate", "grpc", "respond"});
+                             "aggregate", "grpc", "respond", "websocket"});
   if (!f) return field;
   std::vector<std::string> params;
   if (auto match = f->get("match"))
@@ -364,6 +378,7 @@ Field read_route(YamlReader& r, const Field& field, Config& config, RouteConfig&
   route.cache = read_route_cache(r, f->get("cache"));
   route.compress = r.boolean(f->get("compress"));
   route.cors = read_cors_switch(r, f->get("cors"), config);
+  read_websocket(r, f->get("websocket"), route);
 
   // What the route enables itself; what defaults enable is reported once under defaults.
   if (enables(route.rate_limit)) r.not_built("rate_limits", f->get("rate_limit")->path);

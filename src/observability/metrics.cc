@@ -90,6 +90,7 @@ void MetricsShard::add(const MetricsShard& other) {
     into.duration.add(from.duration);
   }
   active_connections_ += other.active_connections_;
+  websocket_connections_ += other.websocket_connections_;
   if (other.counters_.size() > counters_.size()) counters_.resize(other.counters_.size());
   for (std::size_t i = 0; i < other.counters_.size(); ++i) counters_[i] += other.counters_[i];
   if (other.histograms_.size() > histograms_.size()) histograms_.resize(other.histograms_.size());
@@ -176,6 +177,11 @@ void render_prometheus(std::string& out, const MetricsShard& total,
   append_header(out, "portico_active_connections", "Client connections open now.", "gauge");
   out += "portico_active_connections ";
   append_number(out, total.active_connections());
+  out += '\n';
+  append_header(out, "portico_websocket_connections", "Upgraded WebSocket connections open now.",
+                "gauge");
+  out += "portico_websocket_connections ";
+  append_number(out, total.websocket_connections());
   out += '\n';
 
   append_header(out, "portico_config_reloads_total", "Config reloads, by result.", "counter");

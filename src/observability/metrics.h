@@ -77,12 +77,15 @@ class MetricsShard {
   }
   void connection_opened() { ++active_connections_; }
   void connection_closed() { --active_connections_; }
+  void websocket_opened() { ++websocket_connections_; }
+  void websocket_closed() { --websocket_connections_; }
 
   // Sum of shards; called on the scraping thread with copies taken on each worker.
   void add(const MetricsShard& other);
 
   const std::vector<RouteStats>& routes() const { return routes_; }
   std::int64_t active_connections() const { return active_connections_; }
+  std::int64_t websocket_connections() const { return websocket_connections_; }
   const std::vector<std::uint64_t>& counters() const { return counters_; }
   const std::vector<Histogram>& histograms() const { return histograms_; }
 
@@ -91,6 +94,7 @@ class MetricsShard {
   std::vector<std::uint64_t> counters_;  // index = series id
   std::vector<Histogram> histograms_;    // index = series id
   std::int64_t active_connections_ = 0;
+  std::int64_t websocket_connections_ = 0;
 };
 
 // Process-wide counters that are not per request.

@@ -37,6 +37,10 @@ ClientConnection::ClientConnection(Worker& worker, tcp::socket socket)
     peer_address_ = address;
     peer_ip_ = address.to_string();
   }
+  if (auto tls = worker_.runtime()->tls_server) {
+    tls_context_ = std::move(tls);
+    tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, tls_context_->initial());
+  }
 }
 
 ClientConnection::~ClientConnection() {
@@ -51,7 +55,27 @@ void ClientConnection::close_if_idle() {
   socket_.cancel(ignored);
 }
 
+void ClientConnection::close_if_upgraded() {
+  if (upgraded_) end_websocket_relay();
+}
+
+Task<bool> ClientConnection::handshake() {
+  // The handshake counts against header_timeout: a client that connects and says nothing
+  // holds a connection no longer than one that sends half a request head.
+  deadline_.arm(socket_, worker_.runtime()->limits().header_timeout);
+  auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, use_tuple);
+  deadline_.disarm();
+  if (ec || deadline_.fired()) co_return false;  // plain HTTP, old versions, no certificate...
+  client_subject_ = net::verified_peer_subject(tls_->native_handle());
+  co_return true;
+}
+
 Task<> ClientConnection::run() {
+  if (tls_ && !co_await handshake()) {
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+    co_return;
+  }
   for (;;) {
     if (!buffer_ || buffer_->size() == 0) {
       if (worker_.draining()) break;
@@ -82,8 +106,7 @@ Task<ClientConnection::Wait> ClientConnection::wait_hot() {
   idle_ = true;
   buffer_->reset();
   deadline_.arm(socket_, hot_wait);
-  auto [ec, n] = co_await socket_.async_read_some(
-      asio::buffer(buffer_->write_ptr(), buffer_->space()), use_tuple);
+  auto [ec, n] = co_await read_some(asio::buffer(buffer_->write_ptr(), buffer_->space()));
   idle_ = false;
   deadline_.disarm();
   if (!ec) {
@@ -126,6 +149,8 @@ Task<bool> ClientConnection::wait_cold() {
   // connections cost little more than their sockets. The next request re-grows what it needs.
   if (buffer_) worker_.buffers().release(std::move(buffer_));
   release_scratch();
+  // Bytes TLS already decrypted are not on the socket: they are ready now.
+  if (tls_ && SSL_pending(tls_->native_handle()) > 0) co_return true;
   idle_ = true;
   deadline_.arm(socket_, worker_.runtime()->limits().idle_timeout);
   auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, use_tuple);
@@ -181,8 +206,7 @@ Task<ClientConnection::After> ClientConnection::read_head() {
         co_return co_await reply_local(431, {}, "header_too_large");
       }
     }
-    auto [read_ec, n] = co_await socket_.async_read_some(
-        asio::buffer(buffer_->write_ptr(), buffer_->space()), use_tuple);
+    auto [read_ec, n] = co_await read_some(asio::buffer(buffer_->write_ptr(), buffer_->space()));
     if (deadline_.fired()) {
       if (!parser_->got_some() && buffer_->size() == 0) co_return After::Abort;
       co_return co_await reply_local(408, {}, "header_timeout");
@@ -227,6 +251,7 @@ Task<ClientConnection::After> ClientConnection::serve_request() {
   head_.target = target_;
   head_.raw_path = std::string_view(target_).substr(0, head_.raw_path.size());
   if (head_.has_query) head_.query = std::string_view(target_).substr(head_.raw_path.size() + 1);
+  upgrade_ = is_websocket_upgrade(head_);
   prepare_request_metadata();
   if (!parser_->keep_alive()) close_after_ = true;
 
@@ -401,8 +426,21 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
 }  // namespace
 
 Task<bool> ClientConnection::write_all(tcp::socket& socket) {
+  if (tls_ && &socket == &socket_) {
+    // Gathered first: TLS would otherwise seal each piece in a record of its own.
+    tls_staging_.clear();
+    for (const auto& piece : iov_) tls_staging_.append(static_cast<const char*>(piece.data()), piece.size());
+    co_return co_await write_to_client(asio::buffer(tls_staging_));
+  }
   auto [ec, n] = co_await asio::async_write(socket, iov_, use_tuple);
   if (&socket == &socket_) bytes_out_ += n;
+  co_return !ec;
+}
+
+Task<bool> ClientConnection::write_to_client(asio::const_buffer bytes) {
+  auto [ec, n] = tls_ ? co_await asio::async_write(*tls_, bytes, use_tuple)
+                      : co_await asio::async_write(socket_, bytes, use_tuple);
+  bytes_out_ += n;
   co_return !ec;
 }
 

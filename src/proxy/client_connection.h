@@ -4,7 +4,11 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +20,7 @@
 #include "http1/response_parser.h"
 #include "net/buffer_pool.h"
 #include "net/deadline.h"
+#include "net/tls_server.h"
 #include "proxy/filter.h"
 #include "proxy/request_context.h"
 #include "proxy/worker.h"
@@ -37,6 +42,8 @@ class ClientConnection : public ConnectionHook {
   Task<> run();
   // Drain: a connection waiting for its next request is closed now.
   void close_if_idle();
+  // End of a drain: an upgraded (WebSocket) connection is closed now.
+  void close_if_upgraded();
 
  private:
   // How a request ended, for the connection loop.
@@ -114,6 +121,28 @@ class ClientConnection : public ConnectionHook {
   Task<After> finish_local_body(After after);
   Task<bool> write_all(boost::asio::ip::tcp::socket& socket);
   Task<> lingering_close();
+  // The TLS handshake of a connection to a TLS listener; false when it failed.
+  Task<bool> handshake();
+  // One read from the client, through TLS when the listener speaks it.
+  template <class MutableBuffer>
+  auto read_some(const MutableBuffer& buffer) {
+    constexpr auto token = boost::asio::as_tuple(boost::asio::use_awaitable);
+    return tls_ ? tls_->async_read_some(buffer, token) : socket_.async_read_some(buffer, token);
+  }
+  // Writes all of `bytes` to the client (not through iov_: the WebSocket relay writes while
+  // the other direction is busy).
+  Task<bool> write_to_client(boost::asio::const_buffer bytes);
+
+  // WebSocket (websocket.cc): the upgrade request is relayed like any other; a 101 turns the
+  // connection into a two-way byte relay until either side closes or it is idle too long.
+  Task<After> relay_websocket(const CompiledRoute& route);
+  Task<> pump_client_to_upstream();
+  Task<> pump_upstream_to_client();
+  Task<> watch_websocket_idle(config::Duration idle_timeout);
+  void end_websocket_relay();
+  // The value a rewrite placeholder that is not a path param stands for ({consumer},
+  // {jwt.CLAIM}, {client_cert.subject}); nullopt for a path param.
+  std::optional<std::string_view> identity_placeholder(std::string_view name) const;
 
   void prepare_request_metadata();
   void build_upstream_head(const CompiledRoute& route, const routing::MatchResult& match,
@@ -123,6 +152,11 @@ class ClientConnection : public ConnectionHook {
 
   Worker& worker_;
   boost::asio::ip::tcp::socket socket_;
+  // TLS over socket_ when the listener speaks it; the context it was made with lives as long.
+  std::shared_ptr<net::TlsServerContext> tls_context_;
+  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
+  std::string tls_staging_;    // a gathered write: one TLS record instead of one per piece
+  std::string client_subject_;  // the verified client certificate's subject, if any
   net::Deadline deadline_;           // guards socket_
   net::Deadline upstream_deadline_;  // guards the upstream connection of the current exchange
   std::unique_ptr<net::Buffer> buffer_;
@@ -188,6 +222,10 @@ class ClientConnection : public ConnectionHook {
   std::string request_id_;
   bool idle_ = false;
   bool close_after_ = false;
+  bool upgrade_ = false;   // the request asks for `Upgrade: websocket`
+  bool upgraded_ = false;  // the connection relays WebSocket bytes now
+  net::Clock::time_point last_websocket_activity_{};
+  std::unique_ptr<boost::asio::steady_timer> websocket_idle_timer_;
 
   // Per-request record for the access log and metrics.
   net::Clock::time_point started_{};

@@ -40,6 +40,22 @@ void for_each_token(std::string_view value, Fn&& fn) {
 
 }  // namespace
 
+bool is_websocket_upgrade(const core::RequestHead& head) {
+  if (head.method != "GET") return false;
+  bool websocket = false, connection_upgrade = false;
+  for (const auto& f : head.fields) {
+    if (iequals(f.name, "upgrade"))
+      for_each_token(f.value, [&](std::string_view token) {
+        websocket = websocket || iequals(token, "websocket");
+      });
+    else if (iequals(f.name, "connection"))
+      for_each_token(f.value, [&](std::string_view token) {
+        connection_upgrade = connection_upgrade || iequals(token, "upgrade");
+      });
+  }
+  return websocket && connection_upgrade;
+}
+
 void remove_hop_by_hop(std::vector<core::HeaderField>& fields) {
   // Names listed in Connection are collected first so a client cannot name a header that
   // arrives before the Connection field and escape removal.

@@ -13,6 +13,10 @@ namespace portico::proxy {
 // Connection, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-* (RFC 9110 7.6.1).
 bool is_hop_by_hop(std::string_view name);
 
+// A WebSocket opening handshake (RFC 6455 4.1): GET with `Upgrade: websocket` and `Connection`
+// naming upgrade. Asked before the hop-by-hop fields are removed.
+bool is_websocket_upgrade(const core::RequestHead& head);
+
 // Removes hop-by-hop fields and every field named in a Connection header, in place.
 void remove_hop_by_hop(std::vector<core::HeaderField>& fields);
 

@@ -290,6 +290,16 @@ void Gateway::poll_drain() {
   for (auto& worker : workers_) open += worker->connection_count();
   auto limit = runtime_->config->server.drain_timeout;
   if (open == 0 || std::chrono::steady_clock::now() - drain_started_ >= limit) {
+    if (open > 0 && !closing_upgraded_) {
+      // Upgraded connections are closed first and given a moment to write their log lines.
+      closing_upgraded_ = true;
+      for (auto& worker : workers_) worker->close_upgraded();
+      drain_timer_.expires_after(std::chrono::milliseconds(100));
+      drain_timer_.async_wait([this](boost::system::error_code ec) {
+        if (!ec) poll_drain();
+      });
+      return;
+    }
     if (open > 0) log_warn("drain timeout: closing " + std::to_string(open) + " connection(s)");
     for (auto& worker : workers_) worker->stop();
     if (admin_) admin_->stop();

@@ -60,6 +60,7 @@ class Gateway {
   boost::asio::steady_timer watch_timer_;
   std::filesystem::file_time_type config_mtime_{};
   std::chrono::steady_clock::time_point drain_started_;
+  bool closing_upgraded_ = false;  // the drain has closed upgraded connections
   observability::NameRegistry route_names_;
   observability::SeriesRegistry series_;
   observability::ProcessCounters counters_;

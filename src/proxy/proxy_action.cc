@@ -58,6 +58,23 @@ bool named_in(const std::vector<std::string>& list, std::string_view name) {
   return false;
 }
 
+// Appends `value` to a request path, percent-encoding what a path segment may not hold as is.
+void append_path_escaped(std::string& out, std::string_view value) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  for (unsigned char c : value) {
+    bool plain = std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '!' ||
+                 c == '$' || c == '&' || c == '\'' || c == '(' || c == ')' || c == '*' ||
+                 c == '+' || c == ',' || c == ';' || c == '=' || c == ':' || c == '@';
+    if (plain) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+}
+
 // True when `path` starts with `prefix` on a segment boundary.
 bool has_segment_prefix(std::string_view path, std::string_view prefix) {
   if (prefix.empty() || prefix == "/") return false;
@@ -76,8 +93,14 @@ void ClientConnection::build_upstream_head(const CompiledRoute& route,
   out += head_.method;
   out += ' ';
   if (route.has_rewrite) {
-    for (const auto& part : route.rewrite)
-      out += part.is_param ? match.params.find(part.text) : std::string_view(part.text);
+    for (const auto& part : route.rewrite) {
+      if (!part.is_param)
+        out += part.text;
+      else if (auto identity = identity_placeholder(part.text))
+        append_path_escaped(out, *identity);
+      else
+        out += match.params.find(part.text);
+    }
     if (out.back() == ' ') out += '/';
   } else if (has_segment_prefix(head_.path, route.strip_prefix)) {
     std::string_view rest = std::string_view(head_.path).substr(route.strip_prefix.size());
@@ -106,7 +129,9 @@ void ClientConnection::build_upstream_head(const CompiledRoute& route,
       client_proto = f.value;
       continue;
     }
+    // Only the gateway vouches for a client certificate.
     if (core::iequals(name, "content-length") || core::iequals(name, "expect") ||
+        core::iequals(name, "x-client-cert-subject") ||
         core::iequals(name, "x-forwarded-host") || core::iequals(name, "forwarded") ||
         core::iequals(name, server.request_id_header) || named_in(route.set_headers, name) ||
         named_in(route.remove_headers, name))
@@ -127,7 +152,8 @@ void ClientConnection::build_upstream_head(const CompiledRoute& route,
   }
   out += peer_ip_;
   out += crlf;
-  std::string_view proto = trusted && !client_proto.empty() ? client_proto : "http";
+  std::string_view proto =
+      trusted && !client_proto.empty() ? client_proto : (tls_ ? "https"sv : "http"sv);
   out += "X-Forwarded-Proto: "sv;
   out += proto;
   out += crlf;
@@ -147,6 +173,8 @@ void ClientConnection::build_upstream_head(const CompiledRoute& route,
   out += proto;
   out += crlf;
   append_header(out, server.request_id_header, request_id_);
+  if (!client_subject_.empty()) append_header(out, "X-Client-Cert-Subject", client_subject_);
+  if (upgrade_) out += "Connection: Upgrade\r\nUpgrade: websocket\r\n"sv;
   for (const auto& [name, value] : route.set_headers) append_header(out, name, value);
   for (const auto& [name, value] : ctx_.identity.upstream_headers) append_header(out, name, value);
   if (chunked_body) {
@@ -206,6 +234,19 @@ std::optional<upstream::AttemptFailure> ClientConnection::failure_kind(std::stri
   return std::nullopt;
 }
 
+std::optional<std::string_view> ClientConnection::identity_placeholder(std::string_view name) const {
+  if (name == "consumer") return std::string_view(ctx_.identity.consumer);
+  if (name == "client_cert.subject") return std::string_view(client_subject_);
+  if (name.starts_with("jwt.")) {
+    if (const auto* claims = ctx_.identity.claims) {
+      if (const auto* claim = claims->if_contains(name.substr(4)); claim && claim->is_string())
+        return std::string_view(claim->get_string());
+    }
+    return std::string_view();
+  }
+  return std::nullopt;
+}
+
 std::uint64_t ClientConnection::balancing_hash(const UpstreamRuntime& upstream) {
   const auto& key = upstream.hash_key;
   std::string_view value;
@@ -240,6 +281,9 @@ Task<ClientConnection::After> ClientConnection::proxy_action(const CompiledRoute
                                                              const routing::MatchResult& match) {
   const auto& upstream = runtime_->upstreams[route.upstream];
   upstream_name_ = upstream.name;
+  if (upgrade_ && !route.config->websocket)
+    co_return co_await reply_local(403, "WebSocket upgrades are not allowed on this route",
+                                   "websocket_disabled");
   if (upstream.targets.empty())
     co_return co_await reply_local(503, "the upstream has no targets", "no_target");
 
@@ -342,6 +386,13 @@ Task<ClientConnection::After> ClientConnection::proxy_attempts(const CompiledRou
     co_return co_await answer(a.result);
   }
   upstream_ms_ = std::chrono::duration<double, std::milli>(elapsed).count();
+  if (response_head_.status == 101) {
+    // Only an upgrade the client asked for may switch the connection.
+    if (upgrade_) co_return co_await relay_websocket(route);
+    end_exchange(false);
+    co_return co_await reply_local(502, "the upstream switched protocols unasked",
+                                   "upstream_malformed");
+  }
   co_return co_await relay_response(route);
 }
 
@@ -399,8 +450,7 @@ Task<> ClientConnection::sleep_for(std::chrono::microseconds duration) {
 
 Task<ClientConnection::StepResult> ClientConnection::read_request_body(bool keep_pieces) {
   deadline_.arm(socket_, runtime_->limits().idle_timeout);
-  auto [read_ec, n] = co_await socket_.async_read_some(
-      asio::buffer(buffer_->write_ptr(), buffer_->space()), use_tuple);
+  auto [read_ec, n] = co_await read_some(asio::buffer(buffer_->write_ptr(), buffer_->space()));
   deadline_.disarm();
   if (read_ec || deadline_.fired()) co_return StepResult::abort(400, "client_body_incomplete");
   buffer_->end += n;

@@ -218,9 +218,20 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
     }
     runtime->routes.push_back(std::move(compiled));
   }
-  if (!config->server.tls_certificates.empty())
-    runtime->warnings.push_back(
-        "server.tls: accepted but TLS listeners are not built yet; listeners speak plain HTTP");
+  const auto& server = config->server;
+  if (!server.tls_certificates.empty()) {
+    if (services.keep_auth_providers && services.previous && services.previous->tls_server) {
+      runtime->tls_server = services.previous->tls_server;  // same config: same files
+    } else {
+      net::TlsServerOptions tls;
+      for (const auto& certificate : server.tls_certificates)
+        tls.certificates.push_back({certificate.cert, certificate.key});
+      tls.tls13_only = server.tls_min_version == "1.3";
+      tls.client_ca_file = server.tls_client_ca;
+      tls.client_cert_required = server.tls_client_auth != "optional";
+      runtime->tls_server = std::make_shared<net::TlsServerContext>(tls);
+    }
+  }
   runtime->router = std::make_unique<routing::Router>(config->routes);
   return runtime;
 }

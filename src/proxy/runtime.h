@@ -15,6 +15,7 @@
 #include "filters/all_filters.h"
 #include "observability/metrics.h"
 #include "observability/series.h"
+#include "net/tls_server.h"
 #include "routing/router.h"
 #include "upstream/balancer.h"
 #include "upstream/retry_policy.h"
@@ -104,6 +105,9 @@ struct Runtime {
   std::vector<CompiledRoute> routes;  // same order as config->routes
   std::vector<UpstreamRuntime> upstreams;
   filters::AuthProviders auth_providers;
+  // The listeners' TLS (`server.tls`); null when they speak plain HTTP. Connections hold it
+  // for their lifetime, so a reload's new certificates reach only new handshakes.
+  std::shared_ptr<net::TlsServerContext> tls_server;
   std::vector<std::string> warnings;  // what the compile noticed (unresolvable hosts...)
 
   const config::Limits& limits() const { return config->server.limits; }

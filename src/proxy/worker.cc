@@ -210,6 +210,12 @@ void Worker::begin_drain() {
   });
 }
 
+void Worker::close_upgraded() {
+  asio::post(io_, [this] {
+    for (auto& connection : connections_) connection.close_if_upgraded();
+  });
+}
+
 void Worker::stop() {
   asio::post(io_, [this] {
     if (access_log_) access_log_->flush();

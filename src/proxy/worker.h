@@ -59,6 +59,8 @@ class Worker {
   void swap_runtime(std::shared_ptr<const Runtime> runtime,
                     std::shared_ptr<observability::AccessLogWriter> access_log);
   void begin_drain();  // stop accepting; close idle connections; finish in-flight ones
+  // The end of a drain: upgraded (WebSocket) connections are closed, and logged.
+  void close_upgraded();
   void stop();
   // Copies this worker's metrics shard (blocks the caller until the worker has done it).
   observability::MetricsShard snapshot_metrics();

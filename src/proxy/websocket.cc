@@ -1,0 +1,128 @@
+// WebSocket: once the upstream answers an upgrade request with 101, the connection is a two-way
+// byte relay. Nothing the client sent after the upgrade request reaches the upstream before
+// that 101 (it waits in the client buffer), so a refused upgrade cannot smuggle a request.
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include "proxy/client_connection.h"
+#include "proxy/forward_headers.h"
+
+namespace portico::proxy {
+
+namespace asio = boost::asio;
+using namespace std::string_view_literals;
+
+Task<ClientConnection::After> ClientConnection::relay_websocket(const CompiledRoute& route) {
+  const auto& server = runtime_->config->server;
+  status_ = 101;
+  remove_hop_by_hop(response_head_.fields);
+  out_.clear();
+  out_ += "HTTP/1.1 101 Switching Protocols\r\n"sv;
+  for (const auto& f : response_head_.fields) {
+    if (core::iequals(f.name, server.request_id_header)) continue;
+    out_ += f.name;
+    out_ += ": "sv;
+    out_ += f.value;
+    out_ += "\r\n"sv;
+  }
+  for (const auto& [name, value] : route.response_headers) {
+    out_ += name;
+    out_ += ": "sv;
+    out_ += value;
+    out_ += "\r\n"sv;
+  }
+  out_ += server.request_id_header;
+  out_ += ": "sv;
+  out_ += request_id_;
+  out_ += "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"sv;
+  // Frames the upstream sent right behind its 101 go with it.
+  auto& from_upstream = *exchange_.buffer;
+  out_.append(from_upstream.read_ptr(), from_upstream.size());
+  from_upstream.reset();
+
+  const auto idle_timeout = route.config->websocket_idle_timeout;
+  deadline_.arm(socket_, idle_timeout);
+  bool written = co_await write_to_client(asio::buffer(out_));
+  deadline_.disarm();
+  if (!written) {
+    end_exchange(false);
+    co_return After::Abort;
+  }
+
+  upgraded_ = true;
+  worker_.metrics().websocket_opened();
+  last_websocket_activity_ = net::Clock::now();
+  websocket_idle_timer_ = std::make_unique<asio::steady_timer>(worker_.io());
+  {
+    using namespace asio::experimental::awaitable_operators;
+    co_await (pump_client_to_upstream() && pump_upstream_to_client() &&
+              watch_websocket_idle(idle_timeout));
+  }
+  websocket_idle_timer_.reset();
+  worker_.metrics().websocket_closed();
+  upgraded_ = false;
+  end_exchange(false);
+  co_return After::Abort;  // the connection ends with the relay
+}
+
+void ClientConnection::end_websocket_relay() {
+  // Each direction is parked in a read: cancelling both sockets ends them.
+  boost::system::error_code ignored;
+  socket_.cancel(ignored);
+  if (exchange_.connection) exchange_.connection->socket.cancel(ignored);
+  if (websocket_idle_timer_) websocket_idle_timer_->cancel();
+}
+
+Task<> ClientConnection::pump_client_to_upstream() {
+  auto& connection = *exchange_.connection;
+  std::vector<asio::const_buffer> piece(1);
+  // Bytes pipelined behind the upgrade request are the first frames.
+  if (buffer_->size() > 0) {
+    bytes_in_ += buffer_->size();
+    piece[0] = asio::buffer(buffer_->read_ptr(), buffer_->size());
+    auto [ec, n] = co_await connection.write(piece);
+    if (ec) {
+      end_websocket_relay();
+      co_return;
+    }
+  }
+  for (;;) {
+    buffer_->reset();
+    // One read, then one whole write before the next read: a slow reader holds back the
+    // writer instead of growing a queue.
+    auto [ec, n] = co_await read_some(asio::buffer(buffer_->write_ptr(), buffer_->space()));
+    if (ec) break;
+    last_websocket_activity_ = net::Clock::now();
+    bytes_in_ += n;
+    piece[0] = asio::buffer(buffer_->write_ptr(), n);
+    auto [write_ec, written] = co_await connection.write(piece);
+    if (write_ec) break;
+  }
+  buffer_->reset();
+  end_websocket_relay();
+}
+
+Task<> ClientConnection::pump_upstream_to_client() {
+  auto& connection = *exchange_.connection;
+  auto& buffer = *exchange_.buffer;
+  for (;;) {
+    buffer.reset();
+    auto [ec, n] = co_await connection.read_some(asio::buffer(buffer.write_ptr(), buffer.space()));
+    if (ec) break;
+    last_websocket_activity_ = net::Clock::now();
+    if (!co_await write_to_client(asio::buffer(buffer.write_ptr(), n))) break;
+  }
+  end_websocket_relay();
+}
+
+Task<> ClientConnection::watch_websocket_idle(config::Duration idle_timeout) {
+  auto& timer = *websocket_idle_timer_;
+  for (;;) {
+    timer.expires_at(last_websocket_activity_ + idle_timeout);
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;  // the relay ended
+    if (net::Clock::now() - last_websocket_activity_ >= idle_timeout) break;
+  }
+  end_websocket_relay();
+}
+
+}  // namespace portico::proxy

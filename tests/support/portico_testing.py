@@ -194,10 +194,16 @@ class Gateway:
     Placeholders in the config text: @PORT@ (main listener), @PORT2@ (a second free port),
     @ADMIN_PORT@, @ACCESS_LOG@ (a file in the temporary directory), @DIR@ (that directory),
     and @NAME@ for every keyword given in `subst`.
+
+    For a config whose listeners speak TLS (`server.tls`), give `tls_ca`, the PEM file that
+    verifies the listener's certificate (its names are checked against 127.0.0.1), and, when
+    the listener requires a client certificate, `tls_client_cert` as a (cert, key) pair: then
+    .url is https://..., wait_healthy() checks /health over TLS, and request_kwargs() /
+    session() give what a `requests` call needs. The admin listener stays plain HTTP.
     """
 
     def __init__(self, config_text, subst=None, args=(), wait=True, tmp_dir=None, env=None,
-                 start_timeout=10.0):
+                 start_timeout=10.0, tls_ca=None, tls_client_cert=None):
         self.dir = Path(tmp_dir or tempfile.mkdtemp(prefix="portico-e2e-"))
         self.port = free_port()
         self.port2 = free_port()
@@ -210,7 +216,9 @@ class Gateway:
         self.write_config(config_text)
         self.stderr_path = self.dir / "stderr.log"
         self.stdout_path = self.dir / "stdout.log"
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.tls_ca = str(tls_ca) if tls_ca else None
+        self.tls_client_cert = tuple(str(x) for x in tls_client_cert) if tls_client_cert else None
+        self.url = "%s://127.0.0.1:%d" % ("https" if self.tls_ca else "http", self.port)
         self.admin_url = "http://127.0.0.1:%d" % self.admin_port
         self.uses_admin = "@ADMIN_PORT@" in config_text
         binary = portico_bin()
@@ -242,16 +250,36 @@ class Gateway:
     def pid(self):
         return self.proc.pid
 
+    def request_kwargs(self):
+        """Keyword arguments of a `requests` call to .url: the CA to verify the listener with
+        and the client certificate, when the listener speaks TLS; {} when it does not."""
+        if not self.tls_ca:
+            return {}
+        kwargs = {"verify": self.tls_ca}
+        if self.tls_client_cert:
+            kwargs["cert"] = self.tls_client_cert
+        return kwargs
+
+    def session(self):
+        """A requests.Session set up for .url (see request_kwargs). It ignores the environment:
+        REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE would otherwise win over the session's `verify`."""
+        s = requests.Session()
+        s.trust_env = False
+        for k, v in self.request_kwargs().items():
+            setattr(s, k, v)
+        return s
+
     def wait_healthy(self, timeout=10.0):
         urls = [self.url + "/health"] + ([self.admin_url + "/health"] if self.uses_admin else [])
         deadline = time.monotonic() + timeout
         for url in urls:
+            kwargs = self.request_kwargs() if url.startswith(self.url) else {}
             while True:
                 if self.proc.poll() is not None:
                     raise GatewayStartError("portico exited with %s before serving; stderr:\n%s"
                                             % (self.proc.returncode, self.stderr_text()))
                 try:
-                    r = requests.get(url, timeout=1)
+                    r = requests.get(url, timeout=1, **kwargs)
                     if r.status_code == 200:
                         break
                 except requests.RequestException:

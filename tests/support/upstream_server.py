@@ -334,8 +334,8 @@ def common_name(peer_cert):
 
 class Handler(socketserver.StreamRequestHandler):
     rbufsize = BLOCK_SIZE
-    wbufsize = 0
-    disable_nagle_algorithm = True
+    wbufsize = 0  # unbuffered: streaming answers (/drip, /chunked-echo) leave piece by piece
+    disable_nagle_algorithm = True  # TCP_NODELAY on every accepted socket (also under TLS)
 
     def setup(self):
         self.tls_info = PLAIN_TLS_INFO
@@ -488,14 +488,18 @@ class Handler(socketserver.StreamRequestHandler):
             headers.append((name, value.strip(" \t")))
         return Request(method, target, version, headers)
 
-    def send_head(self, status, headers, keep_alive):
+    def send_head(self, status, headers, keep_alive, body=b""):
+        """Writes the response head, and `body` after it in the same write: a sized answer
+        leaves in one send, so that Nagle's algorithm and delayed ACKs have no second small
+        segment to hold back on a reused connection. Streaming answers call this without a
+        body and write their pieces themselves."""
         lines = ["HTTP/1.1 %d %s" % (status, REASONS.get(status, "Status"))]
         lines.append("X-Upstream-Name: " + self.server.name)
         for n, v in headers:
             lines.append("%s: %s" % (n, v))
         if not keep_alive:
             lines.append("Connection: close")
-        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
 
     def send_body(self, req, status, body, content_type, keep_alive, extra=()):
         headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
@@ -503,9 +507,7 @@ class Handler(socketserver.StreamRequestHandler):
         if status in (204, 304) or 100 <= status < 200:
             headers = [h for h in headers if h[0] != "Content-Length"]
             body = b""
-        self.send_head(status, headers, keep_alive)
-        if req.method != "HEAD" and body:
-            self.wfile.write(body)
+        self.send_head(status, headers, keep_alive, body if req.method != "HEAD" else b"")
 
     def send_json(self, req, status, obj, keep_alive, extra=()):
         body = (json.dumps(obj) + "\n").encode()

@@ -10,7 +10,7 @@ build_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 test_packages=(
-  curl openssl procps python3 python3-pytest python3-requests
+  curl openssl procps python3 python3-pytest python3-requests python3-websockets
 )
 bench_packages=(
   nginx-light wrk haproxy nghttp2-client

@@ -76,23 +76,25 @@ Task<> ClientConnection::run() {
     socket_.close(ignored);
     co_return;
   }
+  bool orderly = true;  // false when the client vanished or broke the protocol mid-request
   for (;;) {
     if (!buffer_ || buffer_->size() == 0) {
       if (worker_.draining()) break;
       auto next = buffer_ ? co_await wait_hot() : Wait::Cold;
       if (next == Wait::Close) break;
-      if (next == Wait::Cold) {
-        if (!co_await wait_cold()) break;
-        buffer_ = worker_.buffers().acquire();
-      }
+      if (next == Wait::Cold && !co_await wait_cold()) break;
     }
     auto after = co_await serve_request();
-    if (after == After::Abort) break;
+    if (after == After::Abort) {
+      orderly = false;
+      break;
+    }
     if (after == After::Close || worker_.draining()) {
       co_await lingering_close();
       break;
     }
   }
+  if (tls_ && orderly && !tls_closed_) co_await send_close_notify(std::chrono::milliseconds(200));
   boost::system::error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
@@ -149,19 +151,48 @@ Task<bool> ClientConnection::wait_cold() {
   // connections cost little more than their sockets. The next request re-grows what it needs.
   if (buffer_) worker_.buffers().release(std::move(buffer_));
   release_scratch();
-  // Bytes TLS already decrypted are not on the socket: they are ready now.
-  if (tls_ && SSL_pending(tls_->native_handle()) > 0) co_return true;
   idle_ = true;
   deadline_.arm(socket_, worker_.runtime()->limits().idle_timeout);
-  auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, use_tuple);
+  bool ready = false;
+  char first = 0;
+  if (tls_) {
+    // Not a readiness wait: the record may already sit in the TLS stream's own input (it can
+    // arrive with the client's Finished), where the socket would never signal it. One byte
+    // read through TLS decrypts the record; the rest of it stays pending in the session.
+    auto [ec, n] = co_await tls_->async_read_some(asio::buffer(&first, 1), use_tuple);
+    ready = !ec && n == 1;
+  } else {
+    auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, use_tuple);
+    ready = !ec;
+  }
   idle_ = false;
   deadline_.disarm();
-  co_return !ec && !deadline_.fired() && !worker_.draining();
+  if (!ready || deadline_.fired() || worker_.draining()) co_return false;
+  buffer_ = worker_.buffers().acquire();
+  if (tls_) {
+    *buffer_->write_ptr() = first;
+    buffer_->end += 1;
+  }
+  co_return true;
+}
+
+Task<> ClientConnection::send_close_notify(std::chrono::milliseconds wait) {
+  // close_notify tells the client the stream ended here rather than being cut short
+  // (RFC 8446 6.1). Waiting for the client's own is bounded: many clients just close.
+  deadline_.arm(socket_, wait);
+  co_await tls_->async_shutdown(use_tuple);
+  deadline_.disarm();
 }
 
 Task<> ClientConnection::lingering_close() {
   // Reading what the client still sends before closing keeps the kernel from answering it with
-  // a reset that would destroy the response we just wrote (RFC 9112 9.6).
+  // a reset that would destroy the response we just wrote (RFC 9112 9.6). Over TLS the
+  // close_notify exchange does the same: the client's answer to it ends the lingering.
+  if (tls_) {
+    co_await send_close_notify(std::chrono::seconds(2));
+    tls_closed_ = true;
+    co_return;
+  }
   boost::system::error_code ec;
   socket_.shutdown(tcp::socket::shutdown_send, ec);
   if (ec) co_return;

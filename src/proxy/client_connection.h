@@ -121,6 +121,7 @@ class ClientConnection : public ConnectionHook {
   Task<After> finish_local_body(After after);
   Task<bool> write_all(boost::asio::ip::tcp::socket& socket);
   Task<> lingering_close();
+  Task<> send_close_notify(std::chrono::milliseconds wait);
   // The TLS handshake of a connection to a TLS listener; false when it failed.
   Task<bool> handshake();
   // One read from the client, through TLS when the listener speaks it.
@@ -157,6 +158,7 @@ class ClientConnection : public ConnectionHook {
   std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
   std::string tls_staging_;    // a gathered write: one TLS record instead of one per piece
   std::string client_subject_;  // the verified client certificate's subject, if any
+  bool tls_closed_ = false;     // close_notify sent
   net::Deadline deadline_;           // guards socket_
   net::Deadline upstream_deadline_;  // guards the upstream connection of the current exchange
   std::unique_ptr<net::Buffer> buffer_;

@@ -397,14 +397,6 @@ def test_health_checks_run_over_tls(gateway, upstream, certs):
 
 # --- validation ---------------------------------------------------------------------------------
 
-def run_portico(*args, timeout=20):
-    binary = pt.portico_bin()
-    if not binary.exists():
-        pytest.fail("portico binary not found at %s (make build)" % binary)
-    return subprocess.run([str(binary), *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-
-
 def write_tls_config(path, tls_lines, target_scheme="https"):
     """A config whose only upstream `secure` has one target and the block-style `tls:` lines
     given (each without indentation); returns the line numbers of `tls:` and its last line."""
@@ -431,12 +423,12 @@ def config_errors(output, filename):
 def assert_refused(path, check):
     """`portico validate` exits 1 and its report passes `check`; `portico run` refuses the same
     file with the same report and never serves."""
-    v = run_portico("validate", "-c", str(path))
+    v = pt.run_portico("validate", "-c", str(path))
     out = v.stdout + v.stderr
     assert v.returncode == 1, out
     check(out)
     try:
-        started = run_portico("run", "-c", str(path), timeout=10)
+        started = pt.run_portico("run", "-c", str(path), timeout=10)
     except subprocess.TimeoutExpired:
         pytest.fail("portico started serving a config that validate refuses")
     assert started.returncode == 1, started.stdout + started.stderr
@@ -456,7 +448,7 @@ def test_validate_accepts_tls_blocks(tmp_path, certs, tls):
         lines = [l.replace(placeholder, json.dumps(str(path))) for l in lines]
     f = tmp_path / "tls-good.yaml"
     write_tls_config(f, lines)
-    p = run_portico("validate", "-c", str(f))
+    p = pt.run_portico("validate", "-c", str(f))
     assert p.returncode == 0, p.stdout + p.stderr
 
 

@@ -632,3 +632,32 @@ def admin_target(gw, upstream_name, up):
         if t["target"] == key:
             return t
     raise KeyError("no target %s in upstream %s" % (key, upstream_name))
+
+
+def run_portico(*args, timeout=20):
+    """Runs the gateway binary with `args` (validate, run...) to its end; the CompletedProcess."""
+    binary = portico_bin()
+    if not binary.exists():
+        raise FileNotFoundError("portico binary not found at %s (make build)" % binary)
+    return subprocess.run([str(binary), *args], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def upload_gib(sock, chunked, gib=1 << 30, time_limit=180):
+    """Sends `PUT /upload` with a body of `gib` random bytes (in 1 MiB blocks, chunked or with
+    Content-Length) on `sock` and reads the answer: (RawResponse, the body's sha256 hex)."""
+    block = os.urandom(1 << 20)
+    blocks = gib // len(block)
+    expected = hashlib.sha256()
+    for _ in range(blocks):
+        expected.update(block)
+    framed = b"%x\r\n" % len(block) + block + b"\r\n" if chunked else block
+    framing = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: %d" % gib
+    start = time.monotonic()
+    sock.sendall(b"PUT /upload HTTP/1.1\r\nHost: t\r\n%s\r\n\r\n" % framing)
+    for _ in range(blocks):
+        sock.sendall(framed)
+        assert time.monotonic() - start < time_limit, "upload slower than %ds" % time_limit
+    if chunked:
+        sock.sendall(b"0\r\n\r\n")
+    return RawReader(sock).read_response(), expected.hexdigest()

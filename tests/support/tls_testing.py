@@ -23,7 +23,8 @@ CLIENT_CN = "portico-gateway"
 SERVER_NAME = "api.internal"
 OTHER_NAME = "other.internal"
 
-_OPENSSL_CNF = """\
+# The request defaults and the CA's extensions: every test certificate set starts from these.
+CA_CNF = """\
 [req]
 distinguished_name = dn
 prompt = no
@@ -35,6 +36,9 @@ CN = unused
 basicConstraints = critical, CA:TRUE
 keyUsage = critical, keyCertSign, cRLSign
 subjectKeyIdentifier = hash
+"""
+
+_OPENSSL_CNF = CA_CNF + """\
 
 [server_ext]
 basicConstraints = critical, CA:FALSE

@@ -731,7 +731,12 @@ def main():
     ssl_context = None
     if args.tls_cert:
         ssl_context = server_tls_context(args.tls_cert, args.tls_key, args.tls_client_ca)
-    server = Server((args.host, args.port), args.name, ssl_context)
+    return serve_until_stopped(Server((args.host, args.port), args.name, ssl_context))
+
+
+def serve_until_stopped(server):
+    """Prints `READY <port>` (what the test support waits for), then serves until
+    interrupted; returns the process's exit code."""
     print("READY %d" % server.server_address[1], flush=True)
     try:
         server.serve_forever(poll_interval=0.2)

@@ -16,6 +16,14 @@ struct HeaderField {
   std::string_view value;
 };
 
+// The first field named `name` (case-insensitive); null when there is none.
+inline const HeaderField* find_field(const std::vector<HeaderField>& fields,
+                                     std::string_view name) {
+  for (const auto& f : fields)
+    if (iequals(f.name, name)) return &f;
+  return nullptr;
+}
+
 class RequestHead {
  public:
   std::string_view method;
@@ -29,15 +37,10 @@ class RequestHead {
 
   // First field with this name (case-insensitive), or an empty view.
   std::string_view find(std::string_view name) const {
-    for (const auto& f : fields)
-      if (iequals(f.name, name)) return f.value;
-    return {};
+    const auto* f = find_field(fields, name);
+    return f ? f->value : std::string_view();
   }
-  bool has(std::string_view name) const {
-    for (const auto& f : fields)
-      if (iequals(f.name, name)) return true;
-    return false;
-  }
+  bool has(std::string_view name) const { return find_field(fields, name) != nullptr; }
   void clear() {
     method = target = raw_path = query = {};
     has_query = false;

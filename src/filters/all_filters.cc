@@ -27,8 +27,8 @@ AuthProviders build_auth_providers(const config::Config& config, FilterServices&
 
 FilterChain build_filter_chain(const config::Config& config, const config::RouteConfig& route,
                                std::string_view route_name, const AuthProviders& providers,
-                               FilterServices& services) {
-  FilterChain chain;
+                               FilterServices& services, const FilterChain* previous) {
+  std::vector<std::shared_ptr<proxy::Filter>> chain;
   if (route.cors.value_or(false) && config.cors)
     chain.push_back(std::make_shared<cors::CorsFilter>(*config.cors));
 
@@ -47,7 +47,13 @@ FilterChain build_filter_chain(const config::Config& config, const config::Route
   if (!route.require_roles.empty() || !route.require_scopes.empty())
     chain.push_back(std::make_shared<rbac::RbacFilter>(route_name, route.require_roles,
                                                        route.require_scopes, services.series));
-  return chain;
+
+  for (std::size_t i = 0; i < chain.size(); ++i) {
+    chain[i]->set_state_slot(i);
+    if (previous && i < previous->size() && (*previous)[i]->name() == chain[i]->name())
+      chain[i]->carry_state_from(*(*previous)[i]);
+  }
+  return {chain.begin(), chain.end()};
 }
 
 }  // namespace portico::filters

@@ -31,9 +31,11 @@ struct FilterServices {
 // that cannot be read or parsed).
 AuthProviders build_auth_providers(const config::Config& config, FilterServices& services);
 
-// The filters of `route` in the order they run: cors preflight, auth, rbac.
+// The filters of `route` in the order they run: cors preflight, auth, rbac. `previous`: the
+// chain of the route of that name in the snapshot being replaced (reload, DNS recompile), whose
+// filters hand their long-lived state to the new ones of the same kind at the same place.
 FilterChain build_filter_chain(const config::Config& config, const config::RouteConfig& route,
                                std::string_view route_name, const AuthProviders& providers,
-                               FilterServices& services);
+                               FilterServices& services, const FilterChain* previous = nullptr);
 
 }  // namespace portico::filters

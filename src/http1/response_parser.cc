@@ -2,11 +2,10 @@
 
 namespace portico::http1 {
 
-void ResponseParser::on_response_impl(int status, boost::beast::string_view reason, int version,
+void ResponseParser::on_response_impl(int status, boost::beast::string_view reason, int,
                                       boost::beast::error_code&) {
   head_.status = status;
   head_.reason = reason;
-  head_.version = version;
 }
 
 void ResponseParser::on_field_impl(boost::beast::http::field, boost::beast::string_view name,

@@ -1,4 +1,4 @@
-// A parsed upstream response head; views into the upstream read buffer.
+// The upstream response parser: the head it fills holds views into the upstream read buffer.
 #pragma once
 
 #include <string_view>
@@ -7,23 +7,12 @@
 #include <boost/beast/core/string_type.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 
-#include "core/request_head.h"
+#include "core/response_head.h"
 #include "http1/body_pieces.h"
 
 namespace portico::http1 {
 
-struct ResponseHead {
-  int status = 0;
-  std::string_view reason;
-  int version = 11;
-  std::vector<core::HeaderField> fields;
-  void clear() {
-    status = 0;
-    reason = {};
-    version = 11;
-    fields.clear();
-  }
-};
+using ResponseHead = core::ResponseHead;
 
 class ResponseParser final : public boost::beast::http::basic_parser<false> {
  public:

@@ -23,7 +23,8 @@ ClientConnection::ClientConnection(Worker& worker, tcp::socket socket)
     : worker_(worker),
       socket_(std::move(socket)),
       deadline_(worker.deadlines()),
-      upstream_deadline_(worker.deadlines()) {
+      upstream_deadline_(worker.deadlines()),
+      services_{worker.io(), worker.metrics(), worker.prng()} {
   worker_.add_connection(*this);
   worker_.metrics().connection_opened();
   boost::system::error_code ec;
@@ -118,15 +119,6 @@ Task<ClientConnection::Wait> ClientConnection::wait_hot() {
   if (deadline_.fired() && ec == asio::error::operation_aborted && !worker_.draining())
     co_return Wait::Cold;
   co_return Wait::Close;
-}
-
-void ClientConnection::append_connection_header(bool closing) {
-  // HTTP/1.1 keeps connections open unless told; an HTTP/1.0 client that asked for keep-alive
-  // must hear it confirmed, or it waits for the close.
-  if (closing)
-    out_ += "Connection: close\r\n"sv;
-  else if (head_.version == 10)
-    out_ += "Connection: keep-alive\r\n"sv;
 }
 
 void ClientConnection::release_scratch() {
@@ -308,10 +300,7 @@ Task<ClientConnection::After> ClientConnection::serve_request() {
   } else if (match.status == routing::MatchStatus::NotFound) {
     after = co_await reply_local(404, {}, "no_route");
   } else if (match.status == routing::MatchStatus::MethodNotAllowed) {
-    std::string allow = "Allow: ";
-    allow += match.allow;
-    allow += "\r\n"sv;
-    after = co_await reply_local(405, {}, "method_not_allowed", allow);
+    after = co_await reply_local(405, {}, "method_not_allowed", {"Allow", match.allow});
   } else {
     route = &runtime_->routes[match.route_index];
     after = co_await serve_route(*route);
@@ -325,21 +314,35 @@ Task<ClientConnection::After> ClientConnection::serve_request() {
 // request.
 Task<ClientConnection::After> ClientConnection::serve_route(const CompiledRoute& route) {
   route_ = &route;
+  ctx_.head = &head_;
+  ctx_.match = &match_;
+  ctx_.route_name = route.name;
+  ctx_.client_ip = client_ip_.empty() ? std::string_view(peer_ip_) : std::string_view(client_ip_);
+  ctx_.metrics = &worker_.metrics();
+  ctx_.services = &services_;
+  ctx_.request_id = request_id_;
+  ctx_.tls = tls_ != nullptr;
+  ctx_.client_cert_subject = client_subject_;
+  After after = After::KeepAlive;
+  auto next = Next::Continue;
   if (!route.filters.empty()) {
     std::size_t at = 0;
-    auto next = run_filters(route, at);
+    next = run_filters(route, at);
     if (next == Next::Wait) next = co_await finish_filters(route, at);
-    if (next == Next::Respond) co_return co_await reply_from_filter();
   }
-  switch (route.action) {
-    case ActionKind::Respond:
-      co_return co_await respond_action(route);
-    case ActionKind::Proxy:
-      co_return co_await proxy_action(route, match_);
-    case ActionKind::NotImplemented:
-      break;
+  if (next == Next::Respond) {
+    after = co_await send_reply();
+  } else if (route.action) {
+    writer_.begin(false);
+    bool answered = co_await route.action->run(ctx_, writer_);
+    after = !answered ? After::Abort : close_after_ ? After::Close : After::KeepAlive;
+  } else if (route.kind == ActionKind::Proxy) {
+    after = co_await proxy_action(route, match_);
+  } else {
+    after = co_await reply_local(501, route.not_implemented, "not_implemented");
   }
-  co_return co_await reply_local(501, route.not_implemented, "not_implemented");
+  complete_filters();
+  co_return after;
 }
 
 // The gateway answers GET /health on the main listener itself, unless a route claims exactly
@@ -351,24 +354,11 @@ bool ClientConnection::is_exact_health_route(const routing::MatchResult& match) 
 }
 
 Task<ClientConnection::After> ClientConnection::respond_health() {
-  static constexpr std::string_view body = R"({"status":"healthy"})";
-  status_ = 200;
-  auto after = co_await finish_local_body(close_after_ ? After::Close : After::KeepAlive);
-  out_.clear();
-  out_ += "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "sv;
-  out_ += std::to_string(body.size());
-  out_ += "\r\n"sv;
-  out_ += runtime_->config->server.request_id_header;
-  out_ += ": "sv;
-  out_ += request_id_;
-  out_ += "\r\n"sv;
-  append_connection_header(after != After::KeepAlive);
-  out_ += "\r\n"sv;
-  if (head_.method != "HEAD") out_ += body;
-  iov_.clear();
-  iov_.push_back(asio::buffer(out_));
-  if (!co_await write_all(socket_)) co_return After::Abort;
-  co_return after;
+  auto& reply = ctx_.reply;
+  reply.clear();
+  reply.status = 200;
+  reply.set_body(R"({"status":"healthy"})", "application/json");
+  co_return co_await send_reply();
 }
 
 void ClientConnection::prepare_request_metadata() {
@@ -430,37 +420,12 @@ bool is_trusted(const std::vector<config::Cidr>& networks, const asio::ip::addre
   return false;
 }
 
-namespace {
-
-void append_number(std::string& out, std::uint64_t n) {
-  char digits[24];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
-  out.append(digits, end);
-}
-
-void append_status_line(std::string& out, int status, std::string_view fallback_reason = {}) {
-  out += "HTTP/1.1 "sv;
-  append_number(out, static_cast<std::uint64_t>(status));
-  out += ' ';
-  auto reason = core::reason_phrase(status);
-  out += (reason == "Unknown" && !fallback_reason.empty()) ? fallback_reason : reason;
-  out += "\r\n"sv;
-}
-
-void append_field(std::string& out, std::string_view name, std::string_view value) {
-  out += name;
-  out += ": "sv;
-  out += value;
-  out += "\r\n"sv;
-}
-
-}  // namespace
-
 Task<bool> ClientConnection::write_all(tcp::socket& socket) {
   if (tls_ && &socket == &socket_) {
     // Gathered first: TLS would otherwise seal each piece in a record of its own.
     tls_staging_.clear();
-    for (const auto& piece : iov_) tls_staging_.append(static_cast<const char*>(piece.data()), piece.size());
+    for (const auto& piece : iov_)
+      tls_staging_.append(static_cast<const char*>(piece.data()), piece.size());
     co_return co_await write_to_client(asio::buffer(tls_staging_));
   }
   auto [ec, n] = co_await asio::async_write(socket, iov_, use_tuple);
@@ -475,81 +440,129 @@ Task<bool> ClientConnection::write_to_client(asio::const_buffer bytes) {
   co_return !ec;
 }
 
-Task<ClientConnection::After> ClientConnection::finish_local_body(After after) {
-  // The gateway answered without reading the body: keep the connection only when the body is
-  // already here in full; otherwise close (after a lingering read) to stay in sync.
-  if (after != After::KeepAlive || parser_->is_done()) co_return after;
+bool ClientConnection::settle_request_body() {
+  // An answer made without reading the body keeps the connection only when the body is
+  // already here in full; otherwise the connection closes (after a lingering read) to stay in
+  // sync.
+  if (!parser_ || !parser_->is_header_done()) return false;
+  if (parser_->is_done()) return true;
   boost::system::error_code ec;
   parser_->eager(true);
   body_.clear();
   auto n = parser_->put(asio::buffer(buffer_->read_ptr(), buffer_->size()), ec);
   buffer_->begin += n;
-  co_return parser_->is_done() ? After::KeepAlive : After::Close;
+  return parser_->is_done();
 }
 
 Task<ClientConnection::After> ClientConnection::reply_local(int status, std::string_view message,
                                                             std::string_view error_tag,
-                                                            std::string_view extra_headers) {
-  status_ = status;
-  error_tag_ = error_tag;
-  if (request_id_.empty()) worker_.new_request_id(request_id_);
-  bool closing = close_after_ || status == 400 || status == 408 || status == 413 || status == 431 ||
-                 !parser_->is_header_done();
-  if (!closing && parser_->is_header_done() && !parser_->is_done()) {
-    auto after = co_await finish_local_body(After::KeepAlive);
-    closing = after != After::KeepAlive;
-  }
-  static thread_local std::string body;
-  body.clear();
-  core::append_error_body(
-      body, status, message.empty() ? core::default_error_message(status) : message, request_id_);
-  out_.clear();
-  append_status_line(out_, status);
-  append_field(out_, "Content-Type", "application/json");
-  out_ += "Content-Length: "sv;
-  append_number(out_, body.size());
-  out_ += "\r\n"sv;
-  append_field(out_,
-               runtime_ ? std::string_view(runtime_->config->server.request_id_header)
-                        : std::string_view("X-Correlation-ID"),
-               request_id_);
-  out_ += extra_headers;
-  append_filter_headers();
-  append_connection_header(closing);
-  out_ += "\r\n"sv;
-  if (head_.method != "HEAD") out_ += body;
-  iov_.clear();
-  iov_.push_back(asio::buffer(out_));
-  if (!co_await write_all(socket_)) co_return After::Abort;
-  co_return closing ? After::Close : After::KeepAlive;
+                                                            core::HeaderField extra) {
+  auto& reply = ctx_.reply;
+  reply.clear();
+  reply.status = status;
+  reply.message = message;
+  reply.error_tag = error_tag;
+  if (!extra.name.empty()) reply.add_header(extra.name, extra.value);
+  co_return co_await send_reply();
 }
 
-Task<ClientConnection::After> ClientConnection::respond_action(const CompiledRoute& route) {
-  status_ = route.respond_status;
-  auto after = co_await finish_local_body(close_after_ ? After::Close : After::KeepAlive);
-  out_.clear();
-  append_status_line(out_, route.respond_status);
-  bool has_type = false;
-  for (const auto& [name, value] : route.respond_headers) {
-    has_type = has_type || core::iequals(name, "content-type");
-    append_field(out_, name, value);
+std::string_view ClientConnection::reply_head(const LocalReply& reply) {
+  auto& head = ctx_.response;
+  head.clear();
+  head.status = reply.status;
+  std::string_view body;
+  switch (reply.body_kind) {
+    case LocalReply::Body::Error:
+      local_body_.clear();
+      core::append_error_body(
+          local_body_, reply.status,
+          reply.message.empty() ? core::default_error_message(reply.status) : reply.message,
+          request_id_);
+      body = local_body_;
+      head.add("Content-Type", "application/json");
+      break;
+    case LocalReply::Body::Empty:
+      break;
+    case LocalReply::Body::Given:
+      body = reply.body;
+      head.add("Content-Type", reply.content_type.empty()
+                                   ? std::string_view("application/octet-stream")
+                                   : std::string_view(reply.content_type));
+      break;
   }
-  for (const auto& [name, value] : route.response_headers) append_field(out_, name, value);
-  if (!has_type) append_field(out_, "Content-Type", "text/plain; charset=utf-8");
-  out_ += "Content-Length: "sv;
-  append_number(out_, route.respond_body.size());
-  out_ += "\r\n"sv;
-  append_field(out_, runtime_->config->server.request_id_header, request_id_);
-  append_filter_headers();
-  append_connection_header(after != After::KeepAlive);
-  out_ += "\r\n"sv;
-  iov_.clear();
-  iov_.push_back(asio::buffer(out_));
-  bool bodyless = head_.method == "HEAD" || route.respond_status == 204 ||
-                  route.respond_status == 304 || route.respond_status < 200;
-  if (!bodyless) iov_.push_back(asio::buffer(route.respond_body));
-  if (!co_await write_all(socket_)) co_return After::Abort;
-  co_return after;
+  for (const auto& [name, value] : reply.headers) head.add(name, value);
+  head.content_length = body.size();
+  return body;
+}
+
+Task<ClientConnection::After> ClientConnection::send_reply() {
+  const auto& reply = ctx_.reply;
+  status_ = reply.status;
+  error_tag_ = reply.error_tag;
+  if (request_id_.empty()) worker_.new_request_id(request_id_);
+  // After a request the gateway could not read, the connection cannot be trusted to be at the
+  // start of the next one.
+  if (reply.status == 400 || reply.status == 408 || reply.status == 413 || reply.status == 431)
+    close_after_ = true;
+  auto body = reply_head(reply);
+  writer_.begin(true);
+  writer_.start(ctx_.response);
+  if (!co_await writer_.write_all(body)) co_return After::Abort;
+  co_return close_after_ ? After::Close : After::KeepAlive;
+}
+
+void ClientConnection::ClientWriter::start(core::ResponseHead& head) {
+  auto& c = c_;
+  head.set(c.runtime_->config->server.request_id_header, c.request_id_);
+  // The route's filters see every answer's head; one may answer instead of the upstream.
+  if (c.route_) {
+    for (const auto& filter : c.route_->filters) {
+      if (filter->on_response(c.ctx_, head) != Next::Respond || local_) continue;
+      local_ = replaced_ = true;
+      c.status_ = c.ctx_.reply.status;
+      c.error_tag_ = c.ctx_.reply.error_tag;
+      reply_body_ = c.reply_head(c.ctx_.reply);
+      head.set(c.runtime_->config->server.request_id_header, c.request_id_);
+      for (const auto& again : c.route_->filters) again->on_response(c.ctx_, head);
+      break;
+    }
+  }
+  c.ctx_.status = c.status_ = head.status;
+  bool closing = c.close_after_ || !c.settle_request_body();
+  c.out_.clear();
+  c.encoder_.encode_head(head, c.head_.version, c.head_.method == "HEAD", closing, c.out_);
+  c.close_after_ = closing;
+  head_pending_ = true;
+}
+
+Task<bool> ClientConnection::ClientWriter::write(const BodyPieces& body, bool last) {
+  auto& c = c_;
+  c.iov_.clear();
+  if (head_pending_) {
+    c.iov_.push_back(asio::buffer(c.out_));
+    head_pending_ = false;
+  }
+  const BodyPieces* pieces = &body;
+  if (replaced_) {
+    // The replacement's body goes once, whole; what the upstream sends is not relayed.
+    filtered_.clear();
+    if (!reply_body_.empty()) filtered_.add(reply_body_);
+    reply_body_ = {};
+    if (c.iov_.empty() && filtered_.bytes == 0) co_return true;
+    last = true;
+    pieces = &filtered_;
+  } else if (c.route_ && !c.route_->filters.empty()) {
+    filtered_ = body;
+    BodyChunk chunk{filtered_, last};
+    for (const auto& filter : c.route_->filters) filter->on_body(c.ctx_, chunk);
+    pieces = &filtered_;
+  }
+  c.encoder_.encode_body(*pieces, last, c.iov_);
+  if (c.iov_.empty()) co_return true;
+  c.deadline_.arm(c.socket_, c.runtime_->limits().idle_timeout);
+  bool written = co_await c.write_all(c.socket_);
+  c.deadline_.disarm();
+  co_return written;
 }
 
 void ClientConnection::log_request(const CompiledRoute* route) {
@@ -586,11 +599,6 @@ void ClientConnection::log_request(const CompiledRoute* route) {
 }
 
 Next ClientConnection::run_filters(const CompiledRoute& route, std::size_t& at) {
-  ctx_.head = &head_;
-  ctx_.match = &match_;
-  ctx_.route_name = route.name;
-  ctx_.client_ip = client_ip_.empty() ? std::string_view(peer_ip_) : std::string_view(client_ip_);
-  ctx_.metrics = &worker_.metrics();
   // Most filters decide without waiting; the chain suspends only at one that asks to.
   for (at = 0; at < route.filters.size(); ++at) {
     auto next = route.filters[at]->on_request(ctx_);
@@ -626,29 +634,8 @@ void ClientConnection::match_preflight() {
   if (!filters.empty() && filters.front()->name() == "cors") match_ = preflight;
 }
 
-Task<ClientConnection::After> ClientConnection::reply_from_filter() {
-  const auto& reply = ctx_.reply;
-  if (!reply.empty_body)
-    co_return co_await reply_local(reply.status, reply.message, reply.error_tag, reply.headers);
-  status_ = reply.status;
-  error_tag_ = reply.error_tag;
-  auto after = co_await finish_local_body(close_after_ ? After::Close : After::KeepAlive);
-  out_.clear();
-  append_status_line(out_, reply.status);
-  append_field(out_, runtime_->config->server.request_id_header, request_id_);
-  out_ += reply.headers;
-  if (reply.status != 204 && reply.status != 304) out_ += "Content-Length: 0\r\n"sv;
-  append_connection_header(after != After::KeepAlive);
-  out_ += "\r\n"sv;
-  iov_.clear();
-  iov_.push_back(asio::buffer(out_));
-  if (!co_await write_all(socket_)) co_return After::Abort;
-  co_return after;
-}
-
-void ClientConnection::append_filter_headers() {
-  if (!route_) return;
-  for (const auto& filter : route_->filters) filter->on_response(ctx_, out_);
+void ClientConnection::complete_filters() {
+  for (const auto& filter : route_->filters) filter->on_complete(ctx_);
 }
 
 }  // namespace portico::proxy

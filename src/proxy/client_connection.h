@@ -3,11 +3,11 @@
 // pipelined requests. Lives and dies on one worker.
 #pragma once
 
-#include <boost/asio/awaitable.hpp>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <memory>
 #include <optional>
@@ -17,12 +17,14 @@
 #include "core/request_head.h"
 #include "http1/body_pieces.h"
 #include "http1/request_parser.h"
+#include "http1/response_encoder.h"
 #include "http1/response_parser.h"
 #include "net/buffer_pool.h"
 #include "net/deadline.h"
 #include "net/tls_server.h"
 #include "proxy/filter.h"
 #include "proxy/request_context.h"
+#include "proxy/response_writer.h"
 #include "proxy/worker.h"
 #include "routing/router.h"
 
@@ -54,22 +56,25 @@ class ClientConnection : public ConnectionHook {
   Task<Wait> wait_hot();   // read at once into the buffer still held
   Task<bool> wait_cold();  // no buffer; wait for readiness up to idle_timeout
   void release_scratch();
-  void append_connection_header(bool closing);
   Task<After> serve_request();
   Task<After> serve_route(const CompiledRoute& route);
   Task<After> read_head();
+  // The gateway's own answers, all through send_reply: ctx_.reply says what they are.
   Task<After> reply_local(int status, std::string_view message, std::string_view error_tag,
-                          std::string_view extra_headers = {});
-  Task<After> respond_action(const CompiledRoute& route);
+                          core::HeaderField extra = {});
+  Task<After> send_reply();
+  // Fills ctx_.response from `reply`; returns the body.
+  std::string_view reply_head(const LocalReply& reply);
   // Runs the route's filters without suspending; Respond when one of them answered
   // (ctx_.reply), Wait when filter number `at` needs I/O: finish_filters goes on from there.
   Next run_filters(const CompiledRoute& route, std::size_t& at);
   Task<Next> finish_filters(const CompiledRoute& route, std::size_t at);
-  Task<After> reply_from_filter();
+  void complete_filters();
   void match_preflight();
-  // Lets the route's filters add their response header lines to out_.
-  void append_filter_headers();
   Task<After> respond_health();
+  // True when the request's body has been read in full (from what is buffered, if need be):
+  // the connection can carry another request after the answer.
+  bool settle_request_body();
   bool is_exact_health_route(const routing::MatchResult& match) const;
   // The proxy action and its phases (proxy_action.cc). A phase either lets the exchange go
   // on, asks for a retry on a fresh connection, or says how the gateway answers instead.
@@ -115,10 +120,9 @@ class ClientConnection : public ConnectionHook {
   Task<After> relay_response(const CompiledRoute& route);
   Task<After> answer(const StepResult& result);
   void start_response_parser();
-  void build_response_head(const CompiledRoute& route, bool bodyless,
-                           boost::optional<std::uint64_t> length, bool reframe);
+  void prepare_response_head(const CompiledRoute& route, bool bodyless,
+                             boost::optional<std::uint64_t> length);
   void end_exchange(bool reuse);
-  Task<After> finish_local_body(After after);
   Task<bool> write_all(boost::asio::ip::tcp::socket& socket);
   Task<> lingering_close();
   Task<> send_close_notify(std::chrono::milliseconds wait);
@@ -145,10 +149,34 @@ class ClientConnection : public ConnectionHook {
   // {jwt.CLAIM}, {client_cert.subject}); nullopt for a path param.
   std::optional<std::string_view> identity_placeholder(std::string_view name) const;
 
+  // Whether the route's filters set or removed this field of the upstream copy.
+  bool edited_by_filters(std::string_view name) const;
   void prepare_request_metadata();
   void build_upstream_head(const CompiledRoute& route, const routing::MatchResult& match,
                            const TargetRuntime& target, bool chunked_body);
   void append_body_pieces(const http1::BodyPieces& body, bool chunked, bool last);
+
+  // The codec side of a ResponseWriter: the route's response filters (on_response, on_body),
+  // then HTTP/1 bytes to the client.
+  class ClientWriter final : public ResponseWriter {
+   public:
+    explicit ClientWriter(ClientConnection& connection) : c_(connection) {}
+    // A new answer; `local`: the gateway's own, which on_response cannot replace again.
+    void begin(bool local) {
+      local_ = local;
+      replaced_ = head_pending_ = false;
+    }
+    void start(core::ResponseHead& head) override;
+    Task<bool> write(const BodyPieces& body, bool last) override;
+
+   private:
+    ClientConnection& c_;
+    bool local_ = false;
+    bool replaced_ = false;  // a filter's local reply stands in for the answer started
+    bool head_pending_ = false;
+    std::string_view reply_body_;  // the replacement's body
+    BodyPieces filtered_;          // body pieces as the filters left them
+  };
   void log_request(const CompiledRoute* route);
 
   Worker& worker_;
@@ -156,9 +184,9 @@ class ClientConnection : public ConnectionHook {
   // TLS over socket_ when the listener speaks it; the context it was made with lives as long.
   std::shared_ptr<net::TlsServerContext> tls_context_;
   std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
-  std::string tls_staging_;    // a gathered write: one TLS record instead of one per piece
-  std::string client_subject_;  // the verified client certificate's subject, if any
-  bool tls_closed_ = false;     // close_notify sent
+  std::string tls_staging_;          // a gathered write: one TLS record instead of one per piece
+  std::string client_subject_;       // the verified client certificate's subject, if any
+  bool tls_closed_ = false;          // close_notify sent
   net::Deadline deadline_;           // guards socket_
   net::Deadline upstream_deadline_;  // guards the upstream connection of the current exchange
   std::unique_ptr<net::Buffer> buffer_;
@@ -175,7 +203,7 @@ class ClientConnection : public ConnectionHook {
   routing::MatchResult match_;
   const CompiledRoute* route_ = nullptr;  // the matched route, once known
   RequestContext ctx_;
-  http1::ResponseHead response_head_;
+  core::ResponseHead& response_head_ = ctx_.response;  // the upstream's, as parsed
   http1::BodyPieces response_body_;
   std::optional<http1::ResponseParser> response_;
 
@@ -212,6 +240,10 @@ class ClientConnection : public ConnectionHook {
   };
   Exchange exchange_;
 
+  WorkerServices services_;
+  ClientWriter writer_{*this};
+  http1::ResponseEncoder encoder_;
+  std::string local_body_;     // the error body of a local reply
   std::string out_;            // what goes to the client next: heads, local bodies
   std::string upstream_head_;  // what goes upstream next
   std::string joined_fields_;

@@ -377,13 +377,13 @@ json::value Gateway::routes_json() {
     if (!c.remove_headers.empty()) filters.emplace_back("remove_headers");
     if (!c.response_headers.empty()) filters.emplace_back("response_headers");
     entry["filters"] = std::move(filters);
-    switch (route.action) {
+    switch (route.kind) {
       case ActionKind::Proxy:
         entry["action"] = "proxy";
         entry["upstream"] = runtime->upstreams[route.upstream].name;
         break;
-      case ActionKind::Respond:
-        entry["action"] = "respond";
+      case ActionKind::Run:
+        entry["action"] = std::string(route.action->name());
         break;
       case ActionKind::NotImplemented:
         entry["action"] = "not_implemented";

@@ -26,7 +26,6 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::string_view crlf = "\r\n";
-constexpr std::string_view last_chunk = "0\r\n\r\n";
 
 bool is_idempotent(std::string_view method) {
   return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" ||
@@ -131,10 +130,10 @@ void ClientConnection::build_upstream_head(const CompiledRoute& route,
     }
     // Only the gateway vouches for a client certificate.
     if (core::iequals(name, "content-length") || core::iequals(name, "expect") ||
-        core::iequals(name, "x-client-cert-subject") ||
-        core::iequals(name, "x-forwarded-host") || core::iequals(name, "forwarded") ||
-        core::iequals(name, server.request_id_header) || named_in(route.set_headers, name) ||
-        named_in(route.remove_headers, name))
+        core::iequals(name, "x-client-cert-subject") || core::iequals(name, "x-forwarded-host") ||
+        core::iequals(name, "forwarded") || core::iequals(name, server.request_id_header) ||
+        named_in(route.set_headers, name) || named_in(route.remove_headers, name) ||
+        edited_by_filters(name))
       continue;
     append_header(out, name, f.value);
   }
@@ -176,7 +175,7 @@ void ClientConnection::build_upstream_head(const CompiledRoute& route,
   if (!client_subject_.empty()) append_header(out, "X-Client-Cert-Subject", client_subject_);
   if (upgrade_) out += "Connection: Upgrade\r\nUpgrade: websocket\r\n"sv;
   for (const auto& [name, value] : route.set_headers) append_header(out, name, value);
-  for (const auto& [name, value] : ctx_.identity.upstream_headers) append_header(out, name, value);
+  for (const auto& f : ctx_.upstream_edits.set) append_header(out, f.name, f.value);
   if (chunked_body) {
     out += "Transfer-Encoding: chunked\r\n"sv;
   } else if (auto length = parser_->content_length(); length && *length > 0) {
@@ -190,16 +189,10 @@ void ClientConnection::build_upstream_head(const CompiledRoute& route,
 }
 
 void ClientConnection::append_body_pieces(const http1::BodyPieces& body, bool chunked, bool last) {
-  if (chunked && body.bytes > 0) {
-    auto [end, ec] =
-        std::to_chars(chunk_prefix_, chunk_prefix_ + sizeof chunk_prefix_ - 2, body.bytes, 16);
-    *end++ = '\r';
-    *end++ = '\n';
-    iov_.push_back(asio::buffer(chunk_prefix_, static_cast<std::size_t>(end - chunk_prefix_)));
-  }
-  for (auto piece : body.pieces) iov_.push_back(asio::buffer(piece));
-  if (chunked && body.bytes > 0) iov_.push_back(asio::buffer(crlf));
-  if (chunked && last) iov_.push_back(asio::buffer(last_chunk));
+  if (chunked)
+    http1::append_chunk(iov_, body, last, chunk_prefix_);
+  else
+    for (auto piece : body.pieces) iov_.push_back(asio::buffer(piece));
 }
 
 Task<ClientConnection::After> ClientConnection::answer(const StepResult& result) {
@@ -234,7 +227,18 @@ std::optional<upstream::AttemptFailure> ClientConnection::failure_kind(std::stri
   return std::nullopt;
 }
 
-std::optional<std::string_view> ClientConnection::identity_placeholder(std::string_view name) const {
+bool ClientConnection::edited_by_filters(std::string_view name) const {
+  const auto& edits = ctx_.upstream_edits;
+  if (edits.empty()) return false;
+  for (const auto& f : edits.set)
+    if (core::iequals(f.name, name)) return true;
+  for (auto removed : edits.remove)
+    if (core::iequals(removed, name)) return true;
+  return false;
+}
+
+std::optional<std::string_view> ClientConnection::identity_placeholder(
+    std::string_view name) const {
   if (name == "consumer") return std::string_view(ctx_.identity.consumer);
   if (name == "client_cert.subject") return std::string_view(client_subject_);
   if (name.starts_with("jwt.")) {
@@ -307,6 +311,8 @@ Task<ClientConnection::After> ClientConnection::proxy_action(const CompiledRoute
     auto kept = co_await keep_body_for_replay();
     if (kept.step != Step::Next) co_return co_await answer(kept);
   }
+
+  for (const auto& filter : route.filters) filter->on_upstream_request(ctx_);
 
   // The breaker: max_requests first (refused at once, no Retry-After), then its state.
   auto& state = *upstream.state;
@@ -437,10 +443,9 @@ bool ClientConnection::decide_retry(const UpstreamRuntime& upstream) {
 
 Task<ClientConnection::After> ClientConnection::refuse_circuit_open(
     std::chrono::seconds retry_after) {
-  std::string header = "Retry-After: " + std::to_string(retry_after.count());
-  header += crlf;
+  auto seconds = std::to_string(retry_after.count());
   co_return co_await reply_local(503, "the upstream's circuit breaker is open", "circuit_open",
-                                 header);
+                                 {"Retry-After", seconds});
 }
 
 Task<> ClientConnection::sleep_for(std::chrono::microseconds duration) {
@@ -658,57 +663,32 @@ Task<ClientConnection::StepResult> ClientConnection::read_response_head(bool can
   }
 }
 
-void ClientConnection::build_response_head(const CompiledRoute& route, bool bodyless,
-                                           boost::optional<std::uint64_t> length, bool reframe) {
-  const auto& server = runtime_->config->server;
-  const int status = response_head_.status;
-  remove_hop_by_hop(response_head_.fields);
-  out_.clear();
-  out_ += "HTTP/1.1 "sv;
-  append_number(out_, static_cast<std::uint64_t>(status));
-  out_ += ' ';
-  auto reason = core::reason_phrase(status);
-  out_ += reason == "Unknown" ? response_head_.reason : reason;
-  out_ += crlf;
-  for (const auto& f : response_head_.fields) {
-    if ((!bodyless && core::iequals(f.name, "content-length")) ||
-        core::iequals(f.name, server.request_id_header) || named_in(route.response_headers, f.name))
-      continue;
-    append_header(out_, f.name, f.value);
+void ClientConnection::prepare_response_head(const CompiledRoute& route, bool bodyless,
+                                             boost::optional<std::uint64_t> length) {
+  auto& head = response_head_;
+  remove_hop_by_hop(head.fields);
+  // The codec writes the framing anew; an answer without a body keeps the upstream's length.
+  if (!bodyless) {
+    head.remove("content-length");
+    if (length) head.content_length = *length;
+  } else {
+    head.keep_framing = true;
   }
-  for (const auto& [name, value] : route.response_headers) append_header(out_, name, value);
-  append_header(out_, server.request_id_header, request_id_);
-  if (!bodyless && length) {
-    out_ += "Content-Length: "sv;
-    append_number(out_, *length);
-    out_ += crlf;
-  } else if (reframe) {
-    out_ += "Transfer-Encoding: chunked\r\n"sv;
-  }
-  append_filter_headers();
-  append_connection_header(close_after_);
-  out_ += crlf;
+  for (const auto& [name, value] : route.response_headers) head.set(name, value);
 }
 
 Task<ClientConnection::After> ClientConnection::relay_response(const CompiledRoute& route) {
-  const auto& limits = runtime_->limits();
   auto& rp = *response_;
   auto& buffer = *exchange_.buffer;
   auto& upstream_socket = exchange_.connection->socket;
   const int status = response_head_.status;
   status_ = status;
   const bool bodyless = head_.method == "HEAD" || status == 204 || status == 304;
-  const auto length = rp.content_length();
   // Without a length, a chunked or close-delimited body goes to HTTP/1.1 clients chunked; an
-  // HTTP/1.0 client learns the end from the connection closing.
-  bool reframe = false;
-  if (!bodyless && !length) {
-    if (head_.version == 11)
-      reframe = true;
-    else
-      close_after_ = true;
-  }
-  build_response_head(route, bodyless, length, reframe);
+  // HTTP/1.0 client learns the end from the connection closing (the codec decides).
+  prepare_response_head(route, bodyless, rp.content_length());
+  writer_.begin(false);
+  writer_.start(response_head_);
 
   // Body bytes that came with the head go in the same write as the head.
   boost::system::error_code ec;
@@ -720,12 +700,7 @@ Task<ClientConnection::After> ClientConnection::relay_response(const CompiledRou
     buffer.begin += used;
     if (ec && ec != http::error::need_more) upstream_ok = false;
   }
-  iov_.clear();
-  iov_.push_back(asio::buffer(out_));
-  append_body_pieces(response_body_, reframe, rp.is_done());
-  deadline_.arm(socket_, limits.idle_timeout);
-  bool client_ok = co_await write_all(socket_);
-  deadline_.disarm();
+  bool client_ok = co_await writer_.write(response_body_, rp.is_done());
 
   while (client_ok && upstream_ok && !rp.is_done()) {
     buffer.compact();
@@ -752,12 +727,7 @@ Task<ClientConnection::After> ClientConnection::relay_response(const CompiledRou
         break;
       }
     }
-    iov_.clear();
-    append_body_pieces(response_body_, reframe, rp.is_done());
-    if (iov_.empty()) continue;
-    deadline_.arm(socket_, limits.idle_timeout);
-    client_ok = co_await write_all(socket_);
-    deadline_.disarm();
+    client_ok = co_await writer_.write(response_body_, rp.is_done());
   }
 
   // Reused only when the exchange ended cleanly: whole request sent, whole response read,

@@ -1,11 +1,13 @@
 // What one request carries through its route's filters and action: the request as parsed and
-// routed, who the client is, who authentication said it is, and the local answer a filter asked
-// for. Owned by the connection and reused request after request.
+// routed, who the client is, who authentication said it is, the local answer a filter asked
+// for, the filters' own per-request state, and the worker's services. Owned by the session and
+// reused request after request. Nothing here knows the codec (HTTP/1 text, HTTP/2 frames).
 #pragma once
 
 #include <boost/json/object.hpp>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -13,8 +15,16 @@
 #include <vector>
 
 #include "core/request_head.h"
+#include "core/response_head.h"
 #include "observability/metrics.h"
 #include "routing/router.h"
+
+namespace boost::asio {
+class io_context;
+}
+namespace portico::upstream {
+class Prng;
+}
 
 namespace portico::proxy {
 
@@ -32,13 +42,81 @@ struct Identity {
   bool authenticated() const { return !provider.empty(); }
 };
 
-// An answer the gateway makes itself instead of running the action.
+// An answer the gateway makes itself instead of running the action (or instead of the
+// upstream's answer, from on_response). Without a body of its own it carries the JSON error
+// body `{"error": ..., "message": ..., "request_id": ...}`.
 struct LocalReply {
+  enum class Body { Error, Empty, Given };
   int status = 0;
-  std::string_view message;    // the JSON error body's message; empty: the status's default
+  std::string_view message;    // the error body's message; empty: the status's default
   std::string_view error_tag;  // the access log's `error`
-  std::string headers;         // extra "Name: value\r\n" lines
-  bool empty_body = false;     // no JSON error body (a CORS preflight's 204)
+  std::vector<std::pair<std::string, std::string>> headers;  // added to the answer's head
+  Body body_kind = Body::Error;
+  std::string body;          // Body::Given
+  std::string content_type;  // Body::Given; empty: application/octet-stream
+
+  void add_header(std::string_view name, std::string_view value) {
+    headers.emplace_back(name, value);
+  }
+  // The answer is `body`, of `type`, instead of an error body.
+  void set_body(std::string text, std::string_view type) {
+    body_kind = Body::Given;
+    body = std::move(text);
+    content_type = type;
+  }
+  void clear() {
+    status = 0;
+    message = error_tag = {};
+    headers.clear();
+    body_kind = Body::Error;
+    body.clear();
+    content_type.clear();
+  }
+};
+
+// Changes filters make to the copy of the request that goes upstream: each field replaces the
+// client's fields of that name. Views that must outlive the exchange (config, identity).
+struct UpstreamEdits {
+  std::vector<core::HeaderField> set;
+  std::vector<std::string_view> remove;
+  bool empty() const { return set.empty() && remove.empty(); }
+  void clear() {
+    set.clear();
+    remove.clear();
+  }
+};
+
+// What a filter or action may use from the worker it runs on: one handle, so that a new
+// service (a store client, say) is one member here rather than a new parameter everywhere.
+struct WorkerServices {
+  boost::asio::io_context& io;
+  observability::MetricsShard& metrics;
+  upstream::Prng& prng;
+};
+
+// Per-request state of the filters that need some (a cache's key, a compressor's stream):
+// one slot per filter of the route, typed by the filter that owns it, emptied between
+// requests. A filter learns its slot index when the chain is built.
+class FilterStateSlots {
+ public:
+  template <class State>
+  State& get(std::size_t slot) {
+    if (slot >= slots_.size()) slots_.resize(slot + 1);
+    auto& held = slots_[slot];
+    if (!held) held = Holder{new State(), [](void* p) { delete static_cast<State*>(p); }};
+    return *static_cast<State*>(held.get());
+  }
+  template <class State>
+  State* find(std::size_t slot) {
+    return slot < slots_.size() ? static_cast<State*>(slots_[slot].get()) : nullptr;
+  }
+  void clear() {
+    for (auto& slot : slots_) slot.reset();
+  }
+
+ private:
+  using Holder = std::unique_ptr<void, void (*)(void*)>;
+  std::vector<Holder> slots_;
 };
 
 struct RequestContext {
@@ -46,16 +124,25 @@ struct RequestContext {
   const routing::MatchResult* match = nullptr;
   std::string_view route_name;
   std::string_view client_ip;
-  observability::MetricsShard* metrics = nullptr;  // this worker's shard
+  std::string_view request_id;
+  bool tls = false;                                // the client connection speaks TLS
+  std::string_view client_cert_subject;            // verified mutual-TLS subject, if any
+  WorkerServices* services = nullptr;              // the worker this request runs on
+  observability::MetricsShard* metrics = nullptr;  // services->metrics
   Identity identity;
   LocalReply reply;
+  UpstreamEdits upstream_edits;
+  core::ResponseHead response;  // the answer's head as its maker (upstream, action) wrote it
+  FilterStateSlots state;
+  int status = 0;  // the answer's status, once its head is written (on_complete sees it)
 
   void reset() {
     identity = {};
-    reply.status = 0;
-    reply.message = reply.error_tag = {};
-    reply.headers.clear();
-    reply.empty_body = false;
+    reply.clear();
+    upstream_edits.clear();
+    response.clear();
+    state.clear();
+    status = 0;
   }
 };
 

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include <boost/json/serialize.hpp>
+#include "actions/respond/respond_action.h"
 #include "config/config_json.h"
 #include "control/control_plane.h"
 #include "net/tls_client.h"
@@ -75,6 +76,16 @@ bool reuse_shared_state(UpstreamRuntime& compiled, const Runtime* previous) {
     return true;
   }
   return false;
+}
+
+// The filters of the route of that name in the snapshot being replaced: their state (caches,
+// counters) carries over to the new chain where the filter's config is unchanged.
+const filters::FilterChain* previous_filters(const CompileServices& services,
+                                             std::string_view route_name) {
+  if (!services.previous) return nullptr;
+  for (const auto& route : services.previous->routes)
+    if (route.name == route_name) return &route.filters;
+  return nullptr;
 }
 
 std::string not_implemented_reason(const config::RouteConfig& route) {
@@ -189,8 +200,9 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
     compiled.timeout = route.timeout;
     compiled.not_implemented = not_implemented_reason(route);
     try {
-      compiled.filters = filters::build_filter_chain(*config, route, route.name,
-                                                     runtime->auth_providers, filter_services);
+      compiled.filters =
+          filters::build_filter_chain(*config, route, route.name, runtime->auth_providers,
+                                      filter_services, previous_filters(services, route.name));
     } catch (const std::runtime_error& e) {
       // A route that asks for authentication this build cannot do is refused, not served open.
       compiled.not_implemented = e.what();
@@ -201,16 +213,15 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
         for (const auto& [claim, header] : it->second.forward_claims)
           compiled.remove_headers.push_back(header);
     if (!compiled.not_implemented.empty()) {
-      compiled.action = ActionKind::NotImplemented;
+      compiled.kind = ActionKind::NotImplemented;
       runtime->warnings.push_back("route " + route.name + ": " + compiled.not_implemented +
                                   "; it answers 501");
     } else if (route.respond) {
-      compiled.action = ActionKind::Respond;
-      compiled.respond_status = route.respond->status;
-      compiled.respond_body = route.respond->body;
-      compiled.respond_headers = route.respond->headers;
+      compiled.kind = ActionKind::Run;
+      compiled.action =
+          std::make_shared<actions::respond::RespondAction>(*route.respond, route.response_headers);
     } else {
-      compiled.action = ActionKind::Proxy;
+      compiled.kind = ActionKind::Proxy;
       auto it = upstream_index.find(route.upstream);
       if (it == upstream_index.end())
         throw std::runtime_error("route " + route.name + ": unknown upstream " + route.upstream);

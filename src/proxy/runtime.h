@@ -13,9 +13,10 @@
 #include "config/config.h"
 #include "control/health_checker.h"
 #include "filters/all_filters.h"
+#include "net/tls_server.h"
 #include "observability/metrics.h"
 #include "observability/series.h"
-#include "net/tls_server.h"
+#include "proxy/action.h"
 #include "routing/router.h"
 #include "upstream/balancer.h"
 #include "upstream/retry_policy.h"
@@ -75,16 +76,18 @@ struct RewritePart {
   bool is_param = false;
 };
 
-enum class ActionKind { Proxy, Respond, NotImplemented };
+// Proxy: the built-in upstream exchange (client_connection + proxy_action); Run: `action`.
+enum class ActionKind { Proxy, Run, NotImplemented };
 
 struct CompiledRoute {
   const config::RouteConfig* config = nullptr;
   std::string name;
   std::uint32_t metric_id = 0;
-  ActionKind action = ActionKind::Proxy;
-  filters::FilterChain filters;  // run in order before the action
-  std::size_t upstream = 0;      // index into Runtime::upstreams
-  std::string not_implemented;   // why this build cannot serve the route (NotImplemented)
+  ActionKind kind = ActionKind::Proxy;
+  std::shared_ptr<const Action> action;  // kind Run: what answers (respond...)
+  filters::FilterChain filters;          // run in order before the action
+  std::size_t upstream = 0;              // index into Runtime::upstreams
+  std::string not_implemented;           // why this build cannot serve the route (NotImplemented)
   std::string strip_prefix;
   bool has_rewrite = false;
   std::vector<RewritePart> rewrite;
@@ -92,10 +95,6 @@ struct CompiledRoute {
   std::vector<std::string> remove_headers;
   config::HeaderList response_headers;
   std::optional<config::Duration> timeout;
-  // respond action: status and body; headers as written
-  int respond_status = 200;
-  std::string respond_body;
-  config::HeaderList respond_headers;
 };
 
 struct Runtime {

@@ -61,6 +61,11 @@ boost::asio::awaitable<proxy::Next> AuthFilter::on_request_async(proxy::RequestC
   co_return refuse(ctx, failed_provider, failure);
 }
 
+void AuthFilter::on_upstream_request(proxy::RequestContext& ctx) const {
+  for (const auto& [name, value] : ctx.identity.upstream_headers)
+    ctx.upstream_edits.set.push_back({name, value});
+}
+
 proxy::Next AuthFilter::refuse(proxy::RequestContext& ctx, std::size_t provider,
                                Failure failure) const {
   ctx.identity = {};
@@ -70,11 +75,11 @@ proxy::Next AuthFilter::refuse(proxy::RequestContext& ctx, std::size_t provider,
   reply.error_tag = failure == Failure::Missing ? "auth_missing" : "auth_invalid";
   if (failure == Failure::Missing) {
     reply.message = "authentication required";
-    reply.headers += "WWW-Authenticate: Bearer realm=\"portico\"\r\n";
+    reply.add_header("WWW-Authenticate", "Bearer realm=\"portico\"");
   } else {
     reply.message = failure == Failure::ProviderUnavailable ? "credentials could not be verified"
                                                             : "invalid credentials";
-    reply.headers += "WWW-Authenticate: Bearer realm=\"portico\", error=\"invalid_token\"\r\n";
+    reply.add_header("WWW-Authenticate", "Bearer realm=\"portico\", error=\"invalid_token\"");
   }
   return proxy::Next::Respond;
 }

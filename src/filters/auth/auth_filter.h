@@ -20,6 +20,8 @@ class AuthFilter final : public proxy::Filter {
   std::string_view name() const override { return "auth"; }
   proxy::Next on_request(proxy::RequestContext& ctx) const override;
   boost::asio::awaitable<proxy::Next> on_request_async(proxy::RequestContext& ctx) const override;
+  // The claims the provider forwards (forward_claims) replace the client's fields of their name.
+  void on_upstream_request(proxy::RequestContext& ctx) const override;
 
  private:
   // Answers 401 for `failure` of provider number `provider`, and counts it.

@@ -39,16 +39,14 @@ CorsFilter::CorsFilter(const config::CorsConfig& config)
   any_header_ = std::find(headers_.begin(), headers_.end(), "*") != headers_.end();
   // Without a list, the CORS-safelisted methods (Fetch standard).
   if (methods_.empty()) methods_ = {"GET", "HEAD", "POST"};
-  preflight_lines_ = "Access-Control-Allow-Methods: " + joined(methods_) + "\r\n";
+  preflight_headers_.emplace_back("Access-Control-Allow-Methods", joined(methods_));
   if (!headers_.empty() && !any_header_)
-    preflight_lines_ += "Access-Control-Allow-Headers: " + joined(headers_) + "\r\n";
+    preflight_headers_.emplace_back("Access-Control-Allow-Headers", joined(headers_));
   if (config.max_age)
-    preflight_lines_ +=
-        "Access-Control-Max-Age: " +
-        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(*config.max_age).count()) +
-        "\r\n";
-  if (!config.expose_headers.empty())
-    expose_line_ = "Access-Control-Expose-Headers: " + joined(config.expose_headers) + "\r\n";
+    preflight_headers_.emplace_back(
+        "Access-Control-Max-Age",
+        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(*config.max_age).count()));
+  expose_headers_ = joined(config.expose_headers);
 }
 
 bool CorsFilter::origin_allowed(std::string_view origin) const {
@@ -76,15 +74,12 @@ bool CorsFilter::headers_allowed(std::string_view requested) const {
   return true;
 }
 
-void CorsFilter::append_allow_origin(std::string& head, std::string_view origin) const {
+template <class AddHeader>
+void CorsFilter::allow_origin(std::string_view origin, AddHeader add) const {
   // "*" cannot be combined with credentials (Fetch standard): then the origin is echoed.
-  head += "Access-Control-Allow-Origin: ";
-  if (any_origin_ && !credentials_)
-    head += '*';
-  else
-    head += origin;
-  head += "\r\nVary: Origin\r\n";
-  if (credentials_) head += "Access-Control-Allow-Credentials: true\r\n";
+  add("Access-Control-Allow-Origin", any_origin_ && !credentials_ ? std::string_view("*") : origin);
+  add("Vary", "Origin");
+  if (credentials_) add("Access-Control-Allow-Credentials", "true");
 }
 
 proxy::Next CorsFilter::on_request(proxy::RequestContext& ctx) const {
@@ -97,30 +92,33 @@ proxy::Next CorsFilter::on_request(proxy::RequestContext& ctx) const {
     reply.status = 403;
     reply.message = "CORS preflight refused";
     reply.error_tag = "cors_denied";
-    reply.headers += "Vary: Origin\r\n";
+    reply.add_header("Vary", "Origin");
     return proxy::Next::Respond;
   }
   reply.status = 204;
-  reply.empty_body = true;
+  reply.body_kind = proxy::LocalReply::Body::Empty;
   reply.error_tag = {};
-  append_allow_origin(reply.headers, origin);
-  reply.headers += preflight_lines_;
+  allow_origin(origin, [&](std::string_view name, std::string_view value) {
+    reply.add_header(name, value);
+  });
+  for (const auto& [name, value] : preflight_headers_) reply.add_header(name, value);
   if (any_header_) {
-    if (auto requested = head.find("access-control-request-headers"); !requested.empty()) {
-      reply.headers += "Access-Control-Allow-Headers: ";
-      reply.headers += requested;
-      reply.headers += "\r\n";
-    }
+    if (auto requested = head.find("access-control-request-headers"); !requested.empty())
+      reply.add_header("Access-Control-Allow-Headers", requested);
   }
   return proxy::Next::Respond;
 }
 
-void CorsFilter::on_response(const proxy::RequestContext& ctx, std::string& head) const {
-  if (is_preflight(*ctx.head)) return;  // answered in on_request with its own headers
+proxy::Next CorsFilter::on_response(proxy::RequestContext& ctx, core::ResponseHead& head) const {
+  // A preflight was answered in on_request with its own headers.
+  if (is_preflight(*ctx.head)) return proxy::Next::Continue;
   auto origin = ctx.head->find("origin");
-  if (!origin_allowed(origin)) return;
-  append_allow_origin(head, origin);
-  head += expose_line_;
+  if (!origin_allowed(origin)) return proxy::Next::Continue;
+  allow_origin(origin, [&](std::string_view name, std::string_view value) {
+    head.add(name, value);  // views into the request head and this filter: both outlive it
+  });
+  if (!expose_headers_.empty()) head.add("Access-Control-Expose-Headers", expose_headers_);
+  return proxy::Next::Continue;
 }
 
 }  // namespace portico::filters::cors

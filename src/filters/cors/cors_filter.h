@@ -18,13 +18,15 @@ class CorsFilter final : public proxy::Filter {
 
   std::string_view name() const override { return "cors"; }
   proxy::Next on_request(proxy::RequestContext& ctx) const override;
-  void on_response(const proxy::RequestContext& ctx, std::string& head) const override;
+  proxy::Next on_response(proxy::RequestContext& ctx, core::ResponseHead& head) const override;
 
  private:
   bool origin_allowed(std::string_view origin) const;
   bool method_allowed(std::string_view method) const;
   bool headers_allowed(std::string_view requested) const;
-  void append_allow_origin(std::string& head, std::string_view origin) const;
+  // Calls add(name, value) for the Access-Control-Allow-Origin fields of `origin`.
+  template <class AddHeader>
+  void allow_origin(std::string_view origin, AddHeader add) const;
 
   std::vector<std::string> origins_;
   std::vector<std::string> methods_;
@@ -32,9 +34,9 @@ class CorsFilter final : public proxy::Filter {
   bool any_origin_ = false;
   bool any_header_ = false;
   bool credentials_ = false;
-  // Header lines built once.
-  std::string preflight_lines_;  // Allow-Methods, Allow-Headers, Max-Age
-  std::string expose_line_;
+  // Built once: a preflight's Allow-Methods, Allow-Headers and Max-Age; the Expose-Headers list.
+  std::vector<std::pair<std::string, std::string>> preflight_headers_;
+  std::string expose_headers_;
 };
 
 }  // namespace portico::filters::cors

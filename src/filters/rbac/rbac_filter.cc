@@ -33,7 +33,7 @@ proxy::Next RbacFilter::on_request(proxy::RequestContext& ctx) const {
     reply.status = 401;
     reply.message = "authentication required";
     reply.error_tag = "auth_missing";
-    reply.headers += "WWW-Authenticate: Bearer realm=\"portico\"\r\n";
+    reply.add_header("WWW-Authenticate", "Bearer realm=\"portico\"");
     return proxy::Next::Respond;
   }
   bool role_ok =
@@ -48,7 +48,8 @@ proxy::Next RbacFilter::on_request(proxy::RequestContext& ctx) const {
   reply.error_tag = "forbidden";
   if (!role_ok) return proxy::Next::Respond;
   // RFC 6750 3.1: a token without the scope the resource needs.
-  reply.headers += "WWW-Authenticate: Bearer realm=\"portico\", error=\"insufficient_scope\"\r\n";
+  reply.add_header("WWW-Authenticate",
+                   "Bearer realm=\"portico\", error=\"insufficient_scope\"");
   return proxy::Next::Respond;
 }
 

@@ -1,0 +1,33 @@
+// Where an action sends its answer: the client's stream, whatever the codec (HTTP/1 now,
+// HTTP/2 streams later). Codec-neutral: a head, then body pieces, then the end. The session
+// puts the route's response filters between an action and the codec, so what an action
+// writes is what filters see (on_response, on_body) before it leaves.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include "core/response_head.h"
+#include "http1/body_pieces.h"
+
+namespace portico::proxy {
+
+using BodyPieces = http1::BodyPieces;
+
+class ResponseWriter {
+ public:
+  virtual ~ResponseWriter() = default;
+  // Starts the answer. Nothing is written yet: the head leaves with the first body bytes,
+  // so a small answer is one write. The head may be edited by filters in between.
+  virtual void start(core::ResponseHead& head) = 0;
+  // Body bytes (views valid until this returns); `last` ends the answer. False when the
+  // client is gone: the action stops.
+  virtual boost::asio::awaitable<bool> write(const BodyPieces& body, bool last) = 0;
+  // An answer whose body is `body` in full.
+  boost::asio::awaitable<bool> write_all(std::string_view body) {
+    BodyPieces pieces;
+    pieces.add(body);
+    co_return co_await write(pieces, true);
+  }
+};
+
+}  // namespace portico::proxy

@@ -11,13 +11,18 @@
 
 namespace portico::proxy {
 
+// How an action ended. Answered: through the writer, whole. Reply: not at all; the session
+// sends ctx.reply (an error, a refusal). Broken: the answer could not be completed (the client
+// went away, the upstream broke off mid-body, the connection was upgraded and has ended): the
+// session closes the connection.
+enum class Outcome { Answered, Reply, Broken };
+
 class Action {
  public:
   virtual ~Action() = default;
   virtual std::string_view name() const = 0;
-  // Answers the request through `writer`. False when the answer could not be completed (the
-  // client went away, or the upstream broke off mid-body): the session closes the connection.
-  virtual boost::asio::awaitable<bool> run(RequestContext& ctx, ResponseWriter& writer) const = 0;
+  virtual boost::asio::awaitable<Outcome> run(RequestContext& ctx,
+                                              ResponseWriter& writer) const = 0;
 };
 
 }  // namespace portico::proxy

@@ -8,7 +8,7 @@
 #include <charconv>
 
 #include "core/error_body.h"
-#include "proxy/forward_headers.h"
+#include "core/forward_headers.h"
 #include "routing/path_normalizer.h"
 
 namespace portico::proxy {
@@ -23,8 +23,8 @@ ClientConnection::ClientConnection(Worker& worker, tcp::socket socket)
     : worker_(worker),
       socket_(std::move(socket)),
       deadline_(worker.deadlines()),
-      upstream_deadline_(worker.deadlines()),
-      services_{worker.io(), worker.metrics(), worker.prng()} {
+      services_{worker.io(),        worker.metrics(), worker.prng(),
+                worker.deadlines(), worker.buffers(), worker} {
   worker_.add_connection(*this);
   worker_.metrics().connection_opened();
   boost::system::error_code ec;
@@ -127,15 +127,15 @@ void ClientConnection::release_scratch() {
     container.shrink_to_fit();
   };
   release(out_);
-  release(upstream_head_);
+  release(local_body_);
   release(joined_fields_);
   release(target_);
   release(iov_);
   release(head_.fields);
   release(head_.path);
   release(body_.pieces);
-  release(response_head_.fields);
-  release(response_body_.pieces);
+  release(ctx_.response.fields);
+  ctx_.scratch.release();
 }
 
 Task<bool> ClientConnection::wait_cold() {
@@ -247,9 +247,6 @@ Task<ClientConnection::After> ClientConnection::serve_request() {
   started_ = net::Clock::now();
   status_ = 0;
   error_tag_ = {};
-  upstream_name_ = target_key_ = {};
-  upstream_ms_ = -1;
-  retries_ = 0;
   bytes_in_ = bytes_out_ = 0;
   close_after_ = false;
   route_ = nullptr;
@@ -274,7 +271,7 @@ Task<ClientConnection::After> ClientConnection::serve_request() {
   head_.target = target_;
   head_.raw_path = std::string_view(target_).substr(0, head_.raw_path.size());
   if (head_.has_query) head_.query = std::string_view(target_).substr(head_.raw_path.size() + 1);
-  upgrade_ = is_websocket_upgrade(head_);
+  upgrade_ = core::is_websocket_upgrade(head_);
   prepare_request_metadata();
   if (!parser_->keep_alive()) close_after_ = true;
 
@@ -316,6 +313,12 @@ Task<ClientConnection::After> ClientConnection::serve_route(const CompiledRoute&
   route_ = &route;
   ctx_.head = &head_;
   ctx_.match = &match_;
+  ctx_.body = &request_body_;
+  ctx_.peer_ip = peer_ip_;
+  ctx_.peer_trusted = peer_trusted_;
+  ctx_.request_id_header = runtime_->config->server.request_id_header;
+  ctx_.upgrade = upgrade_;
+  services_.draining = worker_.draining();
   ctx_.route_name = route.name;
   ctx_.client_ip = client_ip_.empty() ? std::string_view(peer_ip_) : std::string_view(client_ip_);
   ctx_.metrics = &worker_.metrics();
@@ -332,14 +335,22 @@ Task<ClientConnection::After> ClientConnection::serve_route(const CompiledRoute&
   }
   if (next == Next::Respond) {
     after = co_await send_reply();
-  } else if (route.action) {
-    writer_.begin(false);
-    bool answered = co_await route.action->run(ctx_, writer_);
-    after = !answered ? After::Abort : close_after_ ? After::Close : After::KeepAlive;
-  } else if (route.kind == ActionKind::Proxy) {
-    after = co_await proxy_action(route, match_);
   } else {
-    after = co_await reply_local(501, route.not_implemented, "not_implemented");
+    for (const auto& filter : route.filters) filter->on_upstream_request(ctx_);
+    writer_.begin(false);
+    switch (co_await route.action->run(ctx_, writer_)) {
+      case Outcome::Answered:
+        after = close_after_ ? After::Close : After::KeepAlive;
+        break;
+      case Outcome::Reply:
+        after = co_await send_reply();
+        break;
+      case Outcome::Broken:
+        if (ctx_.status != 0) status_ = ctx_.status;
+        after = After::Abort;
+        break;
+    }
+    if (!ctx_.error_tag.empty()) error_tag_ = ctx_.error_tag;
   }
   complete_filters();
   co_return after;
@@ -362,18 +373,20 @@ Task<ClientConnection::After> ClientConnection::respond_health() {
 }
 
 void ClientConnection::prepare_request_metadata() {
-  join_repeated_fields(head_.fields, joined_fields_);
+  core::join_repeated_fields(head_.fields, joined_fields_);
   // Headers named in Connection go before any filter runs (behaviour.md "Headers").
-  remove_hop_by_hop(head_.fields);
+  core::remove_hop_by_hop(head_.fields);
 
   const auto& server = runtime_->config->server;
   auto client_id = head_.find(server.request_id_header);
-  if (is_valid_request_id(client_id))
+  if (core::is_valid_request_id(client_id))
     request_id_.assign(client_id);
   else
     worker_.new_request_id(request_id_);
   client_ip_ = peer_ip_;
-  if (!server.trusted_proxies.empty() && is_trusted(server.trusted_proxies, peer_address_)) {
+  peer_trusted_ =
+      !server.trusted_proxies.empty() && is_trusted(server.trusted_proxies, peer_address_);
+  if (peer_trusted_) {
     // Walk X-Forwarded-For from the right: the first address not of a trusted proxy is the
     // client. Peers outside trusted_proxies cannot choose their client_ip this way.
     auto xff = head_.find("x-forwarded-for");
@@ -452,6 +465,53 @@ bool ClientConnection::settle_request_body() {
   auto n = parser_->put(asio::buffer(buffer_->read_ptr(), buffer_->size()), ec);
   buffer_->begin += n;
   return parser_->is_done();
+}
+
+BodyStatus ClientConnection::ClientBody::parse_buffered() {
+  auto& c = c_;
+  boost::system::error_code ec;
+  auto consumed = c.parser_->put(asio::buffer(c.buffer_->read_ptr(), c.buffer_->size()), ec);
+  c.buffer_->begin += consumed;
+  c.bytes_in_ += consumed;
+  if (ec == http::error::need_more) ec = {};
+  if (ec == http::error::body_limit) return BodyStatus::TooLarge;
+  if (ec) return BodyStatus::Malformed;
+  return BodyStatus::Ok;
+}
+
+BodyStatus ClientConnection::ClientBody::take_buffered() {
+  c_.parser_->eager(true);
+  c_.body_.clear();
+  if (c_.parser_->is_done() || c_.buffer_->size() == 0) return BodyStatus::Ok;
+  return parse_buffered();
+}
+
+Task<BodyStatus> ClientConnection::ClientBody::read(bool keep) {
+  auto& c = c_;
+  // A kept body grows where it is: its pieces point into the buffer.
+  if (!keep) c.buffer_->compact();
+  c.deadline_.arm(c.socket_, c.runtime_->limits().idle_timeout);
+  auto [ec, n] = co_await c.read_some(asio::buffer(c.buffer_->write_ptr(), c.buffer_->space()));
+  c.deadline_.disarm();
+  if (ec || c.deadline_.fired()) co_return BodyStatus::ClientGone;
+  c.buffer_->end += n;
+  if (!keep) c.body_.clear();
+  co_return parse_buffered();
+}
+
+std::optional<std::uint64_t> ClientConnection::ClientBody::length() const {
+  auto length = c_.parser_->content_length();
+  if (!length) return std::nullopt;
+  return *length;
+}
+
+bool ClientConnection::ClientBody::expects_continue() const {
+  return c_.parser_->expects_continue() && c_.head_.version == 11;
+}
+
+Task<bool> ClientConnection::ClientBody::send_continue() {
+  static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+  co_return co_await c_.write_to_client(asio::buffer(continue_line));
 }
 
 Task<ClientConnection::After> ClientConnection::reply_local(int status, std::string_view message,
@@ -586,15 +646,15 @@ void ClientConnection::log_request(const CompiledRoute* route) {
   entry.query = head_.query;
   entry.route = route ? std::string_view(route->name) : std::string_view();
   entry.status = status_;
-  entry.upstream = upstream_name_;
-  entry.target = target_key_;
+  entry.upstream = ctx_.exchange.upstream;
+  entry.target = ctx_.exchange.target;
   entry.duration_ms = seconds * 1000.0;
-  entry.upstream_ms = upstream_ms_;
+  entry.upstream_ms = ctx_.exchange.upstream_ms;
   entry.bytes_in = bytes_in_;
   entry.bytes_out = bytes_out_;
   entry.error = error_tag_;
   entry.consumer = ctx_.identity.consumer;
-  entry.retries = retries_;
+  entry.retries = ctx_.exchange.retries;
   log->append(entry);
 }
 

@@ -1,5 +1,7 @@
 #include "proxy/gateway.h"
 
+#include "actions/respond/respond_action.h"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -377,19 +379,12 @@ json::value Gateway::routes_json() {
     if (!c.remove_headers.empty()) filters.emplace_back("remove_headers");
     if (!c.response_headers.empty()) filters.emplace_back("response_headers");
     entry["filters"] = std::move(filters);
-    switch (route.kind) {
-      case ActionKind::Proxy:
-        entry["action"] = "proxy";
-        entry["upstream"] = runtime->upstreams[route.upstream].name;
-        break;
-      case ActionKind::Run:
-        entry["action"] = std::string(route.action->name());
-        break;
-      case ActionKind::NotImplemented:
-        entry["action"] = "not_implemented";
-        entry["reason"] = route.not_implemented;
-        break;
-    }
+    auto action = route.action->name();
+    entry["action"] = std::string(action);
+    if (action == "proxy") entry["upstream"] = runtime->upstreams[route.upstream].name;
+    if (const auto* not_built =
+            dynamic_cast<const actions::respond::NotBuiltAction*>(route.action.get()))
+      entry["reason"] = not_built->reason();
     routes.push_back(std::move(entry));
   }
   return json::object{{"version", runtime->version}, {"routes", std::move(routes)}};

@@ -22,9 +22,14 @@
 namespace boost::asio {
 class io_context;
 }
+namespace portico::net {
+class BufferPool;
+class DeadlineList;
+}  // namespace portico::net
 namespace portico::upstream {
 class Prng;
-}
+class TargetPools;
+}  // namespace portico::upstream
 
 namespace portico::proxy {
 
@@ -92,6 +97,47 @@ struct WorkerServices {
   boost::asio::io_context& io;
   observability::MetricsShard& metrics;
   upstream::Prng& prng;
+  net::DeadlineList& deadlines;
+  net::BufferPool& buffers;
+  upstream::TargetPools& upstreams;
+  bool draining = false;
+};
+
+class RequestBody;
+
+// Per-connection working storage of an action (buffers, its upstream exchange), kept from one
+// request to the next so a request allocates nothing once it has grown: one object of one
+// type at a time.
+class ActionScratch {
+ public:
+  template <class T>
+  T& get() {
+    static const char tag = 0;
+    if (tag_ != &tag) {
+      held_ = Holder(new T(), [](void* p) { delete static_cast<T*>(p); });
+      tag_ = &tag;
+    }
+    return *static_cast<T*>(held_.get());
+  }
+  // A connection gone quiet keeps nothing.
+  void release() {
+    held_.reset();
+    tag_ = nullptr;
+  }
+
+ private:
+  using Holder = std::unique_ptr<void, void (*)(void*)>;
+  Holder held_{nullptr, [](void*) {}};
+  const void* tag_ = nullptr;
+};
+
+// What the access log and metrics record of the exchange, filled by the action.
+struct ExchangeRecord {
+  std::string_view upstream;  // the upstream's name
+  std::string_view target;    // "host:port"
+  double upstream_ms = -1;
+  int retries = 0;
+  void clear() { *this = {}; }
 };
 
 // Per-request state of the filters that need some (a cache's key, a compressor's stream):
@@ -122,10 +168,15 @@ class FilterStateSlots {
 struct RequestContext {
   const core::RequestHead* head = nullptr;  // fields joined, path normalized
   const routing::MatchResult* match = nullptr;
+  RequestBody* body = nullptr;  // the codec's
   std::string_view route_name;
-  std::string_view client_ip;
+  std::string_view client_ip;  // after trusted_proxies
+  std::string_view peer_ip;    // the connection's peer
+  bool peer_trusted = false;   // the peer is in server.trusted_proxies
   std::string_view request_id;
+  std::string_view request_id_header;              // server.request_id_header
   bool tls = false;                                // the client connection speaks TLS
+  bool upgrade = false;                            // the request asks for `Upgrade: websocket`
   std::string_view client_cert_subject;            // verified mutual-TLS subject, if any
   WorkerServices* services = nullptr;              // the worker this request runs on
   observability::MetricsShard* metrics = nullptr;  // services->metrics
@@ -135,8 +186,13 @@ struct RequestContext {
   core::ResponseHead response;  // the answer's head as its maker (upstream, action) wrote it
   FilterStateSlots state;
   int status = 0;  // the answer's status, once its head is written (on_complete sees it)
+  std::string_view error_tag;  // the access log's `error`
+  ExchangeRecord exchange;
+  ActionScratch scratch;  // not reset: reused request after request
 
   void reset() {
+    error_tag = {};
+    exchange.clear();
     identity = {};
     reply.clear();
     upstream_edits.clear();

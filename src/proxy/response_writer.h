@@ -6,8 +6,14 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
+
 #include "core/response_head.h"
 #include "http1/body_pieces.h"
+
+namespace portico::upstream {
+class Exchange;
+}
 
 namespace portico::proxy {
 
@@ -22,6 +28,13 @@ class ResponseWriter {
   // Body bytes (views valid until this returns); `last` ends the answer. False when the
   // client is gone: the action stops.
   virtual boost::asio::awaitable<bool> write(const BodyPieces& body, bool last) = 0;
+  // The upstream switched protocols (101 to a WebSocket upgrade): the head goes to the client
+  // and the connection becomes a two-way byte relay with `upstream` until either side closes
+  // or both are silent for `idle_timeout`. False when the codec cannot relay (HTTP/2 without
+  // extended CONNECT, say). Returns when the relay has ended.
+  virtual boost::asio::awaitable<bool> switch_protocols(core::ResponseHead& head,
+                                                        upstream::Exchange& upstream,
+                                                        std::chrono::milliseconds idle_timeout) = 0;
   // An answer whose body is `body` in full.
   boost::asio::awaitable<bool> write_all(std::string_view body) {
     BodyPieces pieces;

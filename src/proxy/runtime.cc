@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include <boost/json/serialize.hpp>
+#include "actions/proxy/proxy_action.h"
 #include "actions/respond/respond_action.h"
 #include "config/config_json.h"
 #include "control/control_plane.h"
@@ -15,24 +16,27 @@
 namespace portico::proxy {
 namespace {
 
-std::vector<RewritePart> compile_rewrite(const std::string& pattern) {
-  std::vector<RewritePart> parts;
-  std::size_t pos = 0;
-  while (pos < pattern.size()) {
-    auto open = pattern.find('{', pos);
-    if (open == std::string::npos) {
-      parts.push_back({pattern.substr(pos), false});
-      break;
-    }
-    if (open > pos) parts.push_back({pattern.substr(pos, open - pos), false});
-    auto close = pattern.find('}', open);
-    if (close == std::string::npos) throw std::runtime_error("unclosed { in rewrite " + pattern);
-    std::string name = pattern.substr(open + 1, close - open - 1);
-    if (name.size() > 3 && name.ends_with("...")) name.resize(name.size() - 3);
-    parts.push_back({name, true});
-    pos = close + 1;
+// What the proxy action of `route` needs of it.
+actions::proxy::ProxyRoute proxy_route(const config::Config& config,
+                                       const config::RouteConfig& route) {
+  actions::proxy::ProxyRoute compiled;
+  compiled.strip_prefix = route.strip_prefix;
+  if (!route.rewrite.empty()) {
+    compiled.has_rewrite = true;
+    compiled.rewrite = actions::proxy::compile_rewrite(route.rewrite);
   }
-  return parts;
+  compiled.set_headers = route.set_headers;
+  compiled.remove_headers = route.remove_headers;
+  compiled.response_headers = route.response_headers;
+  compiled.timeout = route.timeout;
+  compiled.websocket = route.websocket;
+  compiled.websocket_idle_timeout = route.websocket_idle_timeout;
+  // Headers the gateway sets from a verified token must not arrive from the client.
+  for (const auto& name : route.auth)
+    if (auto it = config.auth.find(name); it != config.auth.end())
+      for (const auto& [claim, header] : it->second.forward_claims)
+        compiled.remove_headers.push_back(header);
+  return compiled;
 }
 
 boost::asio::ip::tcp::endpoint resolve(const std::string& host, std::uint16_t port) {
@@ -189,43 +193,28 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
     compiled.config = &route;
     compiled.name = route.name;
     compiled.metric_id = services.route_names.id_of(route.name);
-    compiled.strip_prefix = route.strip_prefix;
-    if (!route.rewrite.empty()) {
-      compiled.has_rewrite = true;
-      compiled.rewrite = compile_rewrite(route.rewrite);
-    }
-    compiled.set_headers = route.set_headers;
-    compiled.remove_headers = route.remove_headers;
-    compiled.response_headers = route.response_headers;
-    compiled.timeout = route.timeout;
-    compiled.not_implemented = not_implemented_reason(route);
+    std::string not_built = not_implemented_reason(route);
     try {
       compiled.filters =
           filters::build_filter_chain(*config, route, route.name, runtime->auth_providers,
                                       filter_services, previous_filters(services, route.name));
     } catch (const std::runtime_error& e) {
       // A route that asks for authentication this build cannot do is refused, not served open.
-      compiled.not_implemented = e.what();
+      not_built = e.what();
     }
-    // Headers the gateway sets from a verified token must not arrive from the client.
-    for (const auto& name : route.auth)
-      if (auto it = config->auth.find(name); it != config->auth.end())
-        for (const auto& [claim, header] : it->second.forward_claims)
-          compiled.remove_headers.push_back(header);
-    if (!compiled.not_implemented.empty()) {
-      compiled.kind = ActionKind::NotImplemented;
-      runtime->warnings.push_back("route " + route.name + ": " + compiled.not_implemented +
-                                  "; it answers 501");
+    if (!not_built.empty()) {
+      runtime->warnings.push_back("route " + route.name + ": " + not_built + "; it answers 501");
+      compiled.action = std::make_shared<actions::respond::NotBuiltAction>(std::move(not_built));
     } else if (route.respond) {
-      compiled.kind = ActionKind::Run;
       compiled.action =
           std::make_shared<actions::respond::RespondAction>(*route.respond, route.response_headers);
     } else {
-      compiled.kind = ActionKind::Proxy;
       auto it = upstream_index.find(route.upstream);
       if (it == upstream_index.end())
         throw std::runtime_error("route " + route.name + ": unknown upstream " + route.upstream);
       compiled.upstream = it->second;
+      compiled.action = std::make_shared<actions::proxy::ProxyAction>(
+          proxy_route(*config, route), it->second, runtime->upstreams[it->second]);
     }
     runtime->routes.push_back(std::move(compiled));
   }

@@ -4,76 +4,68 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "proxy/client_connection.h"
-#include "proxy/forward_headers.h"
 
 namespace portico::proxy {
 
 namespace asio = boost::asio;
 using namespace std::string_view_literals;
 
-Task<ClientConnection::After> ClientConnection::relay_websocket(const CompiledRoute& route) {
-  const auto& server = runtime_->config->server;
-  status_ = 101;
-  remove_hop_by_hop(response_head_.fields);
+Task<bool> ClientConnection::ClientWriter::switch_protocols(
+    core::ResponseHead& head, upstream::Exchange& upstream,
+    std::chrono::milliseconds idle_timeout) {
+  co_return co_await c_.relay_websocket(head, upstream, idle_timeout);
+}
+
+Task<bool> ClientConnection::relay_websocket(core::ResponseHead& head, upstream::Exchange& upstream,
+                                             std::chrono::milliseconds idle_timeout) {
+  status_ = ctx_.status = 101;
+  head.set(runtime_->config->server.request_id_header, request_id_);
   out_.clear();
   out_ += "HTTP/1.1 101 Switching Protocols\r\n"sv;
-  for (const auto& f : response_head_.fields) {
-    if (core::iequals(f.name, server.request_id_header)) continue;
+  for (const auto& f : head.fields) {
     out_ += f.name;
     out_ += ": "sv;
     out_ += f.value;
     out_ += "\r\n"sv;
   }
-  for (const auto& [name, value] : route.response_headers) {
-    out_ += name;
-    out_ += ": "sv;
-    out_ += value;
-    out_ += "\r\n"sv;
-  }
-  out_ += server.request_id_header;
-  out_ += ": "sv;
-  out_ += request_id_;
-  out_ += "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"sv;
+  out_ += "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n"sv;
   // Frames the upstream sent right behind its 101 go with it.
-  auto& from_upstream = *exchange_.buffer;
+  auto& from_upstream = upstream.buffer();
   out_.append(from_upstream.read_ptr(), from_upstream.size());
   from_upstream.reset();
 
-  const auto idle_timeout = route.config->websocket_idle_timeout;
   deadline_.arm(socket_, idle_timeout);
   bool written = co_await write_to_client(asio::buffer(out_));
   deadline_.disarm();
-  if (!written) {
-    end_exchange(false);
-    co_return After::Abort;
-  }
+  if (!written) co_return true;  // relayed nothing: the client is gone
 
   upgraded_ = true;
+  websocket_upstream_ = &upstream;
   worker_.metrics().websocket_opened();
   last_websocket_activity_ = net::Clock::now();
   websocket_idle_timer_ = std::make_unique<asio::steady_timer>(worker_.io());
   {
     using namespace asio::experimental::awaitable_operators;
-    co_await (pump_client_to_upstream() && pump_upstream_to_client() &&
+    co_await (pump_client_to_upstream(upstream) && pump_upstream_to_client(upstream) &&
               watch_websocket_idle(idle_timeout));
   }
   websocket_idle_timer_.reset();
   worker_.metrics().websocket_closed();
   upgraded_ = false;
-  end_exchange(false);
-  co_return After::Abort;  // the connection ends with the relay
+  websocket_upstream_ = nullptr;
+  co_return true;
 }
 
 void ClientConnection::end_websocket_relay() {
   // Each direction is parked in a read: cancelling both sockets ends them.
   boost::system::error_code ignored;
   socket_.cancel(ignored);
-  if (exchange_.connection) exchange_.connection->socket.cancel(ignored);
+  if (websocket_upstream_) websocket_upstream_->cancel();
   if (websocket_idle_timer_) websocket_idle_timer_->cancel();
 }
 
-Task<> ClientConnection::pump_client_to_upstream() {
-  auto& connection = *exchange_.connection;
+Task<> ClientConnection::pump_client_to_upstream(upstream::Exchange& upstream) {
+  auto& connection = upstream.connection();
   std::vector<asio::const_buffer> piece(1);
   // Bytes pipelined behind the upgrade request are the first frames.
   if (buffer_->size() > 0) {
@@ -101,9 +93,9 @@ Task<> ClientConnection::pump_client_to_upstream() {
   end_websocket_relay();
 }
 
-Task<> ClientConnection::pump_upstream_to_client() {
-  auto& connection = *exchange_.connection;
-  auto& buffer = *exchange_.buffer;
+Task<> ClientConnection::pump_upstream_to_client(upstream::Exchange& upstream) {
+  auto& connection = upstream.connection();
+  auto& buffer = upstream.buffer();
   for (;;) {
     buffer.reset();
     auto [ec, n] = co_await connection.read_some(asio::buffer(buffer.write_ptr(), buffer.space()));
@@ -114,7 +106,7 @@ Task<> ClientConnection::pump_upstream_to_client() {
   end_websocket_relay();
 }
 
-Task<> ClientConnection::watch_websocket_idle(config::Duration idle_timeout) {
+Task<> ClientConnection::watch_websocket_idle(std::chrono::milliseconds idle_timeout) {
   auto& timer = *websocket_idle_timer_;
   for (;;) {
     timer.expires_at(last_websocket_activity_ + idle_timeout);

@@ -22,6 +22,7 @@
 #include "upstream/balancer.h"
 #include "upstream/connection_pool.h"
 #include "upstream/prng.h"
+#include "upstream/target_pools.h"
 
 namespace portico::proxy {
 
@@ -29,7 +30,7 @@ class ClientConnection;
 using ConnectionHook =
     boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
 
-class Worker {
+class Worker final : public upstream::TargetPools {
  public:
   Worker(unsigned worker_count, std::shared_ptr<const Runtime> runtime,
          std::shared_ptr<observability::AccessLogWriter> access_log);
@@ -47,9 +48,9 @@ class Worker {
   net::DeadlineList& deadlines() { return deadlines_; }
   observability::MetricsShard& metrics() { return metrics_; }
   observability::AccessLogBuffer* access_log() { return access_log_.get(); }
-  upstream::ConnectionPool& pool(std::size_t upstream, std::size_t target);
+  upstream::ConnectionPool& pool(std::size_t upstream, std::size_t target) override;
   // The target for an attempt on `upstream` (see upstream::Balancer::pick).
-  std::size_t pick_target(std::size_t upstream, std::uint64_t key_hash, std::size_t avoid);
+  std::size_t pick_target(std::size_t upstream, std::uint64_t key_hash, std::size_t avoid) override;
   // Appends a new unique request id to `out`.
   void new_request_id(std::string& out);
   bool draining() const { return draining_; }

@@ -10,14 +10,18 @@
 namespace portico::actions::respond {
 namespace {
 
-class RecordingWriter final : public proxy::ResponseWriter {
+class RecordingWriter final : public portico::proxy::ResponseWriter {
  public:
   void start(core::ResponseHead& head) override {
     status = head.status;
     for (const auto& f : head.fields) fields.emplace_back(f.name, f.value);
     length = head.content_length;
   }
-  boost::asio::awaitable<bool> write(const proxy::BodyPieces& pieces, bool last) override {
+  boost::asio::awaitable<bool> switch_protocols(core::ResponseHead&, upstream::Exchange&,
+                                                std::chrono::milliseconds) override {
+    co_return false;
+  }
+  boost::asio::awaitable<bool> write(const portico::proxy::BodyPieces& pieces, bool last) override {
     for (auto piece : pieces.pieces) body += piece;
     ended = last;
     co_return true;
@@ -35,10 +39,10 @@ class RecordingWriter final : public proxy::ResponseWriter {
   bool ended = false;
 };
 
-bool run(const proxy::Action& action, RecordingWriter& writer) {
+proxy::Outcome run(const portico::proxy::Action& action, RecordingWriter& writer,
+                   portico::proxy::RequestContext& ctx) {
   boost::asio::io_context io;
-  proxy::RequestContext ctx;
-  bool answered = false;
+  auto answered = portico::proxy::Outcome::Broken;
   boost::asio::co_spawn(
       io, [&]() -> boost::asio::awaitable<void> { answered = co_await action.run(ctx, writer); },
       boost::asio::detached);
@@ -51,7 +55,8 @@ TEST(RespondAction, AnswersWithTheConfiguredStatusHeadersAndBody) {
   respond.headers = {{"Content-Type", "text/x-teapot"}, {"X-Kind", "pot"}};
   RespondAction action(respond, {{"X-Route", "tea"}});
   RecordingWriter writer;
-  EXPECT_TRUE(run(action, writer));
+  portico::proxy::RequestContext ctx;
+  EXPECT_EQ(run(action, writer, ctx), portico::proxy::Outcome::Answered);
   EXPECT_EQ(writer.status, 418);
   EXPECT_EQ(writer.field("content-type"), "text/x-teapot");
   EXPECT_EQ(writer.field("x-kind"), "pot");
@@ -66,9 +71,21 @@ TEST(RespondAction, DefaultsToPlainText) {
   respond.body = "pong";
   RespondAction action(respond, {});
   RecordingWriter writer;
-  EXPECT_TRUE(run(action, writer));
+  portico::proxy::RequestContext ctx;
+  EXPECT_EQ(run(action, writer, ctx), portico::proxy::Outcome::Answered);
   EXPECT_EQ(writer.status, 200);
   EXPECT_EQ(writer.field("Content-Type"), "text/plain; charset=utf-8");
+}
+
+TEST(NotBuiltAction, AsksForA501WithTheReason) {
+  NotBuiltAction action("grpc transcoding is not built yet");
+  RecordingWriter writer;
+  portico::proxy::RequestContext ctx;
+  EXPECT_EQ(run(action, writer, ctx), portico::proxy::Outcome::Reply);
+  EXPECT_EQ(ctx.reply.status, 501);
+  EXPECT_EQ(ctx.reply.message, "grpc transcoding is not built yet");
+  EXPECT_EQ(ctx.reply.error_tag, "not_implemented");
+  EXPECT_EQ(writer.status, 0);  // nothing written: the session sends the reply
 }
 
 }  // namespace

@@ -1,10 +1,8 @@
-#include "proxy/forward_headers.h"
+#include "core/forward_headers.h"
 
 #include <algorithm>
 
-namespace portico::proxy {
-
-using core::iequals;
+namespace portico::core {
 
 bool is_hop_by_hop(std::string_view name) {
   switch (name.size()) {
@@ -125,4 +123,4 @@ void append_forwarded_node(std::string& out, std::string_view ip) {
   }
 }
 
-}  // namespace portico::proxy
+}  // namespace portico::core

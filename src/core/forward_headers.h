@@ -8,7 +8,7 @@
 
 #include "core/request_head.h"
 
-namespace portico::proxy {
+namespace portico::core {
 
 // Connection, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-* (RFC 9110 7.6.1).
 bool is_hop_by_hop(std::string_view name);
@@ -30,4 +30,4 @@ bool is_valid_request_id(std::string_view id);
 // Appends the forwarded-for element of `Forwarded` for an address ("1.2.3.4" or "\"[::1]\"").
 void append_forwarded_node(std::string& out, std::string_view ip);
 
-}  // namespace portico::proxy
+}  // namespace portico::core

@@ -7,9 +7,11 @@
 #include <optional>
 
 #include "core/request_head.h"
-#include "http1/body_pieces.h"
+#include "core/body_pieces.h"
 
 namespace portico::http1 {
+
+using core::BodyPieces;
 
 class RequestParser final : public boost::beast::http::basic_parser<true> {
  public:

@@ -16,7 +16,7 @@ namespace {
 struct Parsed {
   std::string raw;  // the views below point into it
   core::RequestHead head;
-  http1::BodyPieces body;
+  core::BodyPieces body;
   boost::system::error_code ec;
   bool header_done = false;
   bool done = false;
@@ -134,7 +134,7 @@ TEST(RequestParser, ReportsBodyLimitFromContentLength) {
 
 TEST(RequestParser, NotesExpectContinue) {
   core::RequestHead head;
-  http1::BodyPieces body;
+  core::BodyPieces body;
   http1::RequestParser parser(head, body);
   boost::system::error_code ec;
   std::string raw =

@@ -10,9 +10,11 @@
 #include <vector>
 
 #include "core/response_head.h"
-#include "http1/body_pieces.h"
+#include "core/body_pieces.h"
 
 namespace portico::http1 {
+
+using core::BodyPieces;
 
 // Appends `body` as one chunk (nothing when empty) and, when `last`, the last-chunk; `prefix`
 // holds the chunk-size line and must live as long as the buffers.

@@ -8,9 +8,11 @@
 #include <boost/beast/http/basic_parser.hpp>
 
 #include "core/response_head.h"
-#include "http1/body_pieces.h"
+#include "core/body_pieces.h"
 
 namespace portico::http1 {
+
+using core::BodyPieces;
 
 using ResponseHead = core::ResponseHead;
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "http1/body_pieces.h"
+#include "core/body_pieces.h"
 #include "proxy/request_context.h"
 
 namespace portico::proxy {
@@ -22,7 +22,7 @@ enum class Next { Continue, Respond, Wait };
 // Response body bytes on their way to the client. A filter that rewrites them (a compressor)
 // replaces `pieces` with views into storage it owns for the request (its state slot).
 struct BodyChunk {
-  http1::BodyPieces& pieces;
+  core::BodyPieces& pieces;
   bool last = false;  // the answer ends with these
 };
 

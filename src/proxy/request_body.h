@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "http1/body_pieces.h"
+#include "core/body_pieces.h"
 
 namespace portico::proxy {
 
@@ -22,7 +22,7 @@ class RequestBody {
   // Reads more from the client. `keep`: add to pieces() (a body held whole for replay);
   // otherwise pieces() holds only what this read brought.
   virtual boost::asio::awaitable<BodyStatus> read(bool keep) = 0;
-  virtual const http1::BodyPieces& pieces() const = 0;
+  virtual const core::BodyPieces& pieces() const = 0;
   virtual bool complete() const = 0;  // every byte of the body has been read
   virtual bool has_room() const = 0;  // a kept body can still grow in the buffer
   // The client gave no length up front (chunked): the upstream copy goes chunked too.

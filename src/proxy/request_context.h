@@ -100,7 +100,6 @@ struct WorkerServices {
   net::DeadlineList& deadlines;
   net::BufferPool& buffers;
   upstream::TargetPools& upstreams;
-  bool draining = false;
 };
 
 class RequestBody;

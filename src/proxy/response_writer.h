@@ -8,16 +8,16 @@
 
 #include <chrono>
 
+#include "core/body_pieces.h"
 #include "core/response_head.h"
-#include "http1/body_pieces.h"
 
-namespace portico::upstream {
-class Exchange;
+namespace portico::net {
+class ByteStream;
 }
 
 namespace portico::proxy {
 
-using BodyPieces = http1::BodyPieces;
+using BodyPieces = core::BodyPieces;
 
 class ResponseWriter {
  public:
@@ -33,7 +33,7 @@ class ResponseWriter {
   // or both are silent for `idle_timeout`. False when the codec cannot relay (HTTP/2 without
   // extended CONNECT, say). Returns when the relay has ended.
   virtual boost::asio::awaitable<bool> switch_protocols(core::ResponseHead& head,
-                                                        upstream::Exchange& upstream,
+                                                        net::ByteStream& upstream,
                                                         std::chrono::milliseconds idle_timeout) = 0;
   // An answer whose body is `body` in full.
   boost::asio::awaitable<bool> write_all(std::string_view body) {

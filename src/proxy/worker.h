@@ -14,11 +14,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "http1/server_connection.h"
 #include "net/buffer_pool.h"
 #include "net/deadline.h"
 #include "observability/access_log.h"
 #include "observability/metrics.h"
 #include "proxy/runtime.h"
+#include "proxy/session.h"
 #include "upstream/balancer.h"
 #include "upstream/connection_pool.h"
 #include "upstream/prng.h"
@@ -30,7 +32,9 @@ class ClientConnection;
 using ConnectionHook =
     boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
 
-class Worker final : public upstream::TargetPools {
+class Worker final : public upstream::TargetPools,
+                     public http1::ServerEnvironment,
+                     public SessionEnvironment {
  public:
   Worker(unsigned worker_count, std::shared_ptr<const Runtime> runtime,
          std::shared_ptr<observability::AccessLogWriter> access_log);
@@ -42,18 +46,20 @@ class Worker final : public upstream::TargetPools {
   void join();
 
   // --- called on this worker's thread only ---
-  boost::asio::io_context& io() { return io_; }
-  const std::shared_ptr<const Runtime>& runtime() const { return runtime_; }
-  net::BufferPool& buffers() { return buffers_; }
-  net::DeadlineList& deadlines() { return deadlines_; }
-  observability::MetricsShard& metrics() { return metrics_; }
-  observability::AccessLogBuffer* access_log() { return access_log_.get(); }
+  boost::asio::io_context& io() override { return io_; }
+  const std::shared_ptr<const Runtime>& runtime() const override { return runtime_; }
+  const config::Limits& limits() const override { return runtime_->limits(); }
+  net::BufferPool& buffers() override { return buffers_; }
+  net::DeadlineList& deadlines() override { return deadlines_; }
+  observability::MetricsShard& metrics() override { return metrics_; }
+  observability::AccessLogBuffer* access_log() override { return access_log_.get(); }
+  WorkerServices& services() override { return services_; }
   upstream::ConnectionPool& pool(std::size_t upstream, std::size_t target) override;
   // The target for an attempt on `upstream` (see upstream::Balancer::pick).
   std::size_t pick_target(std::size_t upstream, std::uint64_t key_hash, std::size_t avoid) override;
   // Appends a new unique request id to `out`.
-  void new_request_id(std::string& out);
-  bool draining() const { return draining_; }
+  void new_request_id(std::string& out) override;
+  bool draining() const override { return draining_; }
   upstream::Prng& prng() { return prng_; }
 
   // --- callable from any thread (posted to this worker) ---
@@ -102,6 +108,7 @@ class Worker final : public upstream::TargetPools {
   bool draining_ = false;
 
   boost::asio::io_context io_;
+  WorkerServices services_{io_, metrics_, prng_, deadlines_, buffers_, *this};
   boost::asio::steady_timer sweep_timer_;
   std::vector<std::pair<std::string, std::unique_ptr<boost::asio::ip::tcp::acceptor>>> acceptors_;
   std::unordered_map<std::string, std::unique_ptr<upstream::ConnectionPool>> pools_;

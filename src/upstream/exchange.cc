@@ -96,6 +96,28 @@ Exchange::~Exchange() {
   finish(false);
 }
 
+Task<std::tuple<boost::system::error_code, std::size_t>> Exchange::read_some(
+    asio::mutable_buffer buffer) {
+  co_return co_await connection_->read_some(buffer);
+}
+
+Task<std::tuple<boost::system::error_code, std::size_t>> Exchange::write(asio::const_buffer bytes) {
+  relay_iov_.assign(1, bytes);
+  co_return co_await connection_->write(relay_iov_);
+}
+
+std::string_view Exchange::take_early_bytes() {
+  std::string_view early(buffer_->read_ptr(), buffer_->size());
+  buffer_->begin = buffer_->end;
+  return early;
+}
+
+asio::mutable_buffer Exchange::scratch() {
+  // Early bytes are taken before the relay reads: the whole buffer is free.
+  buffer_->reset();
+  return asio::buffer(buffer_->data, buffer_->capacity);
+}
+
 void Exchange::cancel() {
   boost::system::error_code ignored;
   if (connection_) connection_->socket.cancel(ignored);
@@ -252,7 +274,7 @@ std::optional<std::uint64_t> Exchange::content_length() const {
   return *length;
 }
 
-const http1::BodyPieces& Exchange::buffered_body() {
+const core::BodyPieces& Exchange::buffered_body() {
   // Body bytes that came with the head go in the same write as the head.
   auto& buffer = *buffer_;
   boost::system::error_code ec;
@@ -266,7 +288,7 @@ const http1::BodyPieces& Exchange::buffered_body() {
   return body_;
 }
 
-Task<const http1::BodyPieces*> Exchange::read_body(std::chrono::milliseconds timeout) {
+Task<const core::BodyPieces*> Exchange::read_body(std::chrono::milliseconds timeout) {
   auto& buffer = *buffer_;
   auto& connection = *connection_;
   buffer.compact();

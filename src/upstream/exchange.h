@@ -16,10 +16,11 @@
 #include <string_view>
 #include <vector>
 
+#include "core/body_pieces.h"
 #include "core/response_head.h"
-#include "http1/body_pieces.h"
 #include "http1/response_parser.h"
 #include "net/buffer_pool.h"
+#include "net/byte_stream.h"
 #include "net/deadline.h"
 #include "upstream/connection_pool.h"
 #include "upstream/retry_policy.h"
@@ -60,7 +61,7 @@ struct TargetAddress {
   std::string_view upstream_name, target_key;  // for logs
 };
 
-class Exchange {
+class Exchange final : public net::ByteStream {
  public:
   Exchange(boost::asio::io_context& io, net::DeadlineList& deadlines, net::BufferPool& buffers);
   ~Exchange();
@@ -84,19 +85,24 @@ class Exchange {
   std::optional<std::uint64_t> content_length() const;
   // The body bytes that came with the head; then each read_body() yields the next ones.
   // Views into the exchange's buffer, valid until the next call.
-  const http1::BodyPieces& buffered_body();
-  boost::asio::awaitable<const http1::BodyPieces*> read_body(std::chrono::milliseconds timeout);
+  const core::BodyPieces& buffered_body();
+  boost::asio::awaitable<const core::BodyPieces*> read_body(std::chrono::milliseconds timeout);
   bool body_done() const { return parser_ && parser_->is_done(); }
   bool body_failed() const { return body_failed_; }
 
   // Ends the exchange: the connection goes back to the pool only when `reusable` and the
   // whole answer was read with nothing extra and no request to close.
   void finish(bool reusable);
-  // After a 101: the connection and what the upstream sent behind its head, for a relay.
-  UpstreamConnection& connection() { return *connection_; }
-  net::Buffer& buffer() { return *buffer_; }
   bool active() const { return connection_ != nullptr; }
-  void cancel();  // ends pending reads and writes (a drain, the end of a relay)
+
+  // After a 101 the exchange is the upstream's side of a byte relay.
+  boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(
+      boost::asio::mutable_buffer buffer) override;
+  boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> write(
+      boost::asio::const_buffer bytes) override;
+  void cancel() override;  // ends pending reads and writes (a drain, the end of a relay)
+  std::string_view take_early_bytes() override;
+  boost::asio::mutable_buffer scratch() override;
 
  private:
   boost::asio::awaitable<ExchangeError> connect(const TargetAddress& target);
@@ -110,8 +116,9 @@ class Exchange {
   const TargetAddress* target_ = nullptr;
   std::unique_ptr<UpstreamConnection> connection_;
   std::unique_ptr<net::Buffer> buffer_;  // what the upstream sent, not yet taken
+  std::vector<boost::asio::const_buffer> relay_iov_;
   std::optional<http1::ResponseParser> parser_;
-  http1::BodyPieces body_;
+  core::BodyPieces body_;
   bool head_request_ = false;
   bool reused_ = false;
   bool body_failed_ = false;

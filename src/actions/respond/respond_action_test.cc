@@ -17,7 +17,7 @@ class RecordingWriter final : public portico::proxy::ResponseWriter {
     for (const auto& f : head.fields) fields.emplace_back(f.name, f.value);
     length = head.content_length;
   }
-  boost::asio::awaitable<bool> switch_protocols(core::ResponseHead&, upstream::Exchange&,
+  boost::asio::awaitable<bool> switch_protocols(core::ResponseHead&, net::ByteStream&,
                                                 std::chrono::milliseconds) override {
     co_return false;
   }

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-namespace portico::http1 {
+namespace portico::core {
 
 struct BodyPieces {
   std::vector<std::string_view> pieces;
@@ -22,4 +22,4 @@ struct BodyPieces {
   }
 };
 
-}  // namespace portico::http1
+}  // namespace portico::core

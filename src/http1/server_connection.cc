@@ -1,0 +1,375 @@
+#include "http1/server_connection.h"
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/error.hpp>
+
+namespace portico::http1 {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using asio::ip::tcp;
+using proxy::BodyStatus;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+ServerConnection::ServerConnection(ServerEnvironment& env, tcp::socket socket,
+                                   std::shared_ptr<net::TlsServerContext> tls,
+                                   proxy::RequestHandler& handler)
+    : env_(env),
+      handler_(handler),
+      socket_(std::move(socket)),
+      tls_context_(std::move(tls)),
+      deadline_(env.deadlines()) {
+  env_.metrics().connection_opened();
+  boost::system::error_code ec;
+  socket_.set_option(tcp::no_delay(true), ec);
+  socket_.non_blocking(true, ec);
+  auto peer = socket_.remote_endpoint(ec);
+  if (!ec) {
+    auto address = peer.address();
+    if (address.is_v6() && address.to_v6().is_v4_mapped())
+      address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+    facts_.peer_address = address;
+    facts_.peer_ip = address.to_string();
+  }
+  if (tls_context_) {
+    tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, tls_context_->initial());
+    facts_.tls = true;
+  }
+}
+
+ServerConnection::~ServerConnection() {
+  env_.metrics().connection_closed();
+  if (buffer_) env_.buffers().release(std::move(buffer_));
+}
+
+void ServerConnection::close_if_idle() {
+  if (!idle_) return;
+  boost::system::error_code ignored;
+  socket_.cancel(ignored);
+}
+
+void ServerConnection::close_if_upgraded() {
+  if (upgraded_) end_relay();
+}
+
+Task<bool> ServerConnection::handshake() {
+  // The handshake counts against header_timeout: a client that connects and says nothing
+  // holds a connection no longer than one that sends half a request head.
+  deadline_.arm(socket_, env_.limits().header_timeout);
+  auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, use_tuple);
+  deadline_.disarm();
+  if (ec || deadline_.fired()) co_return false;  // plain HTTP, old versions, no certificate...
+  facts_.client_subject = net::verified_peer_subject(tls_->native_handle());
+  co_return true;
+}
+
+Task<> ServerConnection::run() {
+  if (tls_ && !co_await handshake()) {
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+    co_return;
+  }
+  bool orderly = true;  // false when the client vanished or broke the protocol mid-request
+  for (;;) {
+    if (!buffer_ || buffer_->size() == 0) {
+      if (env_.draining()) break;
+      auto next = buffer_ ? co_await wait_hot() : Wait::Cold;
+      if (next == Wait::Close) break;
+      if (next == Wait::Cold && !co_await wait_cold()) break;
+    }
+    auto after = co_await serve_request();
+    if (after == After::Abort) {
+      orderly = false;
+      break;
+    }
+    if (after == After::Close || env_.draining()) {
+      co_await lingering_close();
+      break;
+    }
+  }
+  if (tls_ && orderly && !tls_closed_) co_await send_close_notify(std::chrono::milliseconds(200));
+  boost::system::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
+Task<ServerConnection::Wait> ServerConnection::wait_hot() {
+  // Right after a response the next request usually follows within a round trip: reading
+  // straight into the buffer we hold costs one recv, where waiting for readiness first would
+  // cost an epoll_ctl too. A connection that stays quiet gives its buffer back.
+  static constexpr std::chrono::milliseconds hot_wait{100};
+  idle_ = true;
+  buffer_->reset();
+  deadline_.arm(socket_, hot_wait);
+  auto [ec, n] = co_await read_some(asio::buffer(buffer_->write_ptr(), buffer_->space()));
+  idle_ = false;
+  deadline_.disarm();
+  if (!ec) {
+    buffer_->end += n;
+    co_return Wait::Ready;
+  }
+  if (deadline_.fired() && ec == asio::error::operation_aborted && !env_.draining())
+    co_return Wait::Cold;
+  co_return Wait::Close;
+}
+
+void ServerConnection::release_scratch() {
+  auto release = [](auto& container) {
+    container.clear();
+    container.shrink_to_fit();
+  };
+  release(out_);
+  release(target_);
+  release(iov_);
+  release(head_.fields);
+  release(head_.path);
+  release(body_.pieces);
+  handler_.idle();
+}
+
+Task<bool> ServerConnection::wait_cold() {
+  // A quiet keep-alive connection holds no buffer and no scratch capacity: 10,000 idle
+  // connections cost little more than their sockets. The next request re-grows what it needs.
+  if (buffer_) env_.buffers().release(std::move(buffer_));
+  release_scratch();
+  idle_ = true;
+  deadline_.arm(socket_, env_.limits().idle_timeout);
+  bool ready = false;
+  char first = 0;
+  if (tls_) {
+    // Not a readiness wait: the record may already sit in the TLS stream's own input (it can
+    // arrive with the client's Finished), where the socket would never signal it. One byte
+    // read through TLS decrypts the record; the rest of it stays pending in the session.
+    auto [ec, n] = co_await tls_->async_read_some(asio::buffer(&first, 1), use_tuple);
+    ready = !ec && n == 1;
+  } else {
+    auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, use_tuple);
+    ready = !ec;
+  }
+  idle_ = false;
+  deadline_.disarm();
+  if (!ready || deadline_.fired() || env_.draining()) co_return false;
+  buffer_ = env_.buffers().acquire();
+  if (tls_) {
+    *buffer_->write_ptr() = first;
+    buffer_->end += 1;
+  }
+  co_return true;
+}
+
+Task<> ServerConnection::send_close_notify(std::chrono::milliseconds wait) {
+  // close_notify tells the client the stream ended here rather than being cut short
+  // (RFC 8446 6.1). Waiting for the client's own is bounded: many clients just close.
+  deadline_.arm(socket_, wait);
+  co_await tls_->async_shutdown(use_tuple);
+  deadline_.disarm();
+  tls_closed_ = true;
+}
+
+Task<> ServerConnection::lingering_close() {
+  // Reading what the client still sends before closing keeps the kernel from answering it with
+  // a reset that would destroy the response we just wrote (RFC 9112 9.6). Over TLS the
+  // close_notify exchange does the same: the client's answer to it ends the lingering.
+  if (tls_) {
+    co_await send_close_notify(std::chrono::seconds(2));
+    co_return;
+  }
+  boost::system::error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
+  if (!buffer_) buffer_ = env_.buffers().acquire();
+  std::uint64_t discarded = 0;
+  deadline_.arm(socket_, std::chrono::seconds(2));
+  while (discarded < (64u << 20)) {
+    buffer_->reset();
+    auto [read_ec, n] = co_await socket_.async_read_some(
+        asio::buffer(buffer_->write_ptr(), buffer_->space()), use_tuple);
+    if (read_ec || deadline_.fired()) break;
+    discarded += n;
+  }
+  deadline_.disarm();
+  buffer_->reset();
+}
+
+Task<ServerConnection::After> ServerConnection::read_head() {
+  const auto& limits = env_.limits();
+  auto refuse = [&](int status, std::string_view tag) {
+    refusal_ = {status, tag};
+    return After::Close;
+  };
+  deadline_.arm(socket_, limits.header_timeout);
+  for (;;) {
+    boost::system::error_code ec;
+    if (buffer_->size() > 0) {
+      auto n = parser_->put(asio::buffer(buffer_->read_ptr(), buffer_->size()), ec);
+      buffer_->begin += n;
+      bytes_in_ += n;
+      if (!ec && parser_->is_header_done()) break;
+    } else {
+      ec = http::error::need_more;
+    }
+    if (ec && ec != http::error::need_more) {
+      deadline_.disarm();
+      if (ec == http::error::header_limit) co_return refuse(431, "header_too_large");
+      if (ec == http::error::body_limit) co_return refuse(413, "body_too_large");
+      co_return refuse(400, "malformed_request");
+    }
+    if (buffer_->space() == 0) {
+      buffer_->compact();
+      if (buffer_->space() == 0) {
+        deadline_.disarm();
+        co_return refuse(431, "header_too_large");
+      }
+    }
+    auto [read_ec, n] = co_await read_some(asio::buffer(buffer_->write_ptr(), buffer_->space()));
+    if (deadline_.fired()) {
+      if (!parser_->got_some() && buffer_->size() == 0) co_return After::Abort;
+      co_return refuse(408, "header_timeout");
+    }
+    if (read_ec) co_return After::Abort;  // the client went away: nothing to answer
+    buffer_->end += n;
+  }
+  deadline_.disarm();
+  co_return After::KeepAlive;
+}
+
+Task<ServerConnection::After> ServerConnection::serve_request() {
+  const auto& limits = env_.limits();
+  bytes_in_ = bytes_out_ = 0;
+  close_after_ = false;
+  refusal_ = {};
+  head_.clear();
+  body_.clear();
+  parser_.emplace(head_, body_);
+  parser_->eager(false);
+  parser_->limits(static_cast<std::uint32_t>(limits.max_header_bytes), limits.max_body_bytes);
+
+  auto after = co_await read_head();
+  if (after == After::Abort) co_return after;
+  if (refusal_.status != 0)
+    co_return co_await handler_.refuse(*this, refusal_.status, refusal_.tag) ? After::Close
+                                                                             : After::Abort;
+  // The request line outlives the read buffer (which body streaming reuses): own it.
+  method_.assign(head_.method);
+  target_.assign(head_.target);
+  head_.method = method_;
+  head_.target = target_;
+  head_.raw_path = std::string_view(target_).substr(0, head_.raw_path.size());
+  if (head_.has_query) head_.query = std::string_view(target_).substr(head_.raw_path.size() + 1);
+  if (!parser_->keep_alive()) close_after_ = true;
+
+  if (!co_await handler_.serve(*this)) co_return After::Abort;
+  co_return close_after_ ? After::Close : After::KeepAlive;
+}
+
+bool ServerConnection::settle_request_body() {
+  // An answer made without reading the body keeps the connection only when the body is
+  // already here in full; otherwise the connection closes (after a lingering read) to stay in
+  // sync.
+  if (!parser_ || !parser_->is_header_done()) return false;
+  if (parser_->is_done()) return true;
+  boost::system::error_code ec;
+  parser_->eager(true);
+  body_.clear();
+  auto n = parser_->put(asio::buffer(buffer_->read_ptr(), buffer_->size()), ec);
+  buffer_->begin += n;
+  return parser_->is_done();
+}
+
+Task<bool> ServerConnection::write_iov() {
+  if (tls_) {
+    // Gathered first: TLS would otherwise seal each piece in a record of its own.
+    tls_staging_.clear();
+    for (const auto& piece : iov_)
+      tls_staging_.append(static_cast<const char*>(piece.data()), piece.size());
+    co_return co_await write_to_client(asio::buffer(tls_staging_));
+  }
+  auto [ec, n] = co_await asio::async_write(socket_, iov_, use_tuple);
+  bytes_out_ += n;
+  co_return !ec;
+}
+
+Task<bool> ServerConnection::write_to_client(asio::const_buffer bytes) {
+  auto [ec, n] = tls_ ? co_await asio::async_write(*tls_, bytes, use_tuple)
+                      : co_await asio::async_write(socket_, bytes, use_tuple);
+  bytes_out_ += n;
+  co_return !ec;
+}
+
+void ServerConnection::Writer::start(core::ResponseHead& head) {
+  auto& c = c_;
+  // After a request the gateway could not read, the connection cannot be trusted to be at
+  // the start of the next one.
+  const int status = head.status;
+  if (status == 400 || status == 408 || status == 413 || status == 431) c.close_after_ = true;
+  bool closing = c.close_after_ || !c.settle_request_body();
+  c.out_.clear();
+  c.encoder_.encode_head(head, c.head_.version, c.head_.method == "HEAD", closing, c.out_);
+  c.close_after_ = closing;
+  head_pending_ = true;
+}
+
+Task<bool> ServerConnection::Writer::write(const core::BodyPieces& body, bool last) {
+  auto& c = c_;
+  c.iov_.clear();
+  if (head_pending_) {
+    c.iov_.push_back(asio::buffer(c.out_));
+    head_pending_ = false;
+  }
+  c.encoder_.encode_body(body, last, c.iov_);
+  if (c.iov_.empty()) co_return true;
+  c.deadline_.arm(c.socket_, c.env_.limits().idle_timeout);
+  bool written = co_await c.write_iov();
+  c.deadline_.disarm();
+  co_return written;
+}
+
+BodyStatus ServerConnection::Body::parse_buffered() {
+  auto& c = c_;
+  boost::system::error_code ec;
+  auto consumed = c.parser_->put(asio::buffer(c.buffer_->read_ptr(), c.buffer_->size()), ec);
+  c.buffer_->begin += consumed;
+  c.bytes_in_ += consumed;
+  if (ec == http::error::need_more) ec = {};
+  if (ec == http::error::body_limit) return BodyStatus::TooLarge;
+  if (ec) return BodyStatus::Malformed;
+  return BodyStatus::Ok;
+}
+
+BodyStatus ServerConnection::Body::take_buffered() {
+  c_.parser_->eager(true);
+  c_.body_.clear();
+  if (c_.parser_->is_done() || c_.buffer_->size() == 0) return BodyStatus::Ok;
+  return parse_buffered();
+}
+
+Task<BodyStatus> ServerConnection::Body::read(bool keep) {
+  auto& c = c_;
+  // A kept body grows where it is: its pieces point into the buffer.
+  if (!keep) c.buffer_->compact();
+  c.deadline_.arm(c.socket_, c.env_.limits().idle_timeout);
+  auto [ec, n] = co_await c.read_some(asio::buffer(c.buffer_->write_ptr(), c.buffer_->space()));
+  c.deadline_.disarm();
+  if (ec || c.deadline_.fired()) co_return BodyStatus::ClientGone;
+  c.buffer_->end += n;
+  if (!keep) c.body_.clear();
+  co_return parse_buffered();
+}
+
+std::optional<std::uint64_t> ServerConnection::Body::length() const {
+  auto length = c_.parser_->content_length();
+  if (!length) return std::nullopt;
+  return *length;
+}
+
+bool ServerConnection::Body::expects_continue() const {
+  return c_.parser_->expects_continue() && c_.head_.version == 11;
+}
+
+Task<bool> ServerConnection::Body::send_continue() {
+  static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+  co_return co_await c_.write_to_client(asio::buffer(continue_line));
+}
+
+}  // namespace portico::http1

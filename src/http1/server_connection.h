@@ -1,0 +1,171 @@
+// The server side of one HTTP/1.x connection, over plain TCP or TLS: the TLS handshake, reading
+// and parsing request heads, keep-alive and pipelining, body framing both ways (Content-Length,
+// chunked, 100-continue), the limits, lingering close, close_notify, and the byte relay after a
+// switch of protocols. It hands each request to a RequestHandler (the session) as a
+// codec-neutral RequestStream and knows nothing of routes, filters or upstreams.
+#pragma once
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/body_pieces.h"
+#include "core/request_head.h"
+#include "http1/request_parser.h"
+#include "http1/response_encoder.h"
+#include "net/buffer_pool.h"
+#include "net/byte_stream.h"
+#include "net/deadline.h"
+#include "net/tls_server.h"
+#include "observability/metrics.h"
+#include "proxy/request_stream.h"
+
+namespace portico::http1 {
+
+template <class T = void>
+using Task = boost::asio::awaitable<T>;
+
+// What a connection uses of the worker it runs on.
+class ServerEnvironment {
+ public:
+  virtual ~ServerEnvironment() = default;
+  virtual const config::Limits& limits() const = 0;  // of the current config
+  virtual net::BufferPool& buffers() = 0;
+  virtual net::DeadlineList& deadlines() = 0;
+  virtual boost::asio::io_context& io() = 0;
+  virtual observability::MetricsShard& metrics() = 0;
+  virtual bool draining() const = 0;
+};
+
+class ServerConnection final : private proxy::RequestStream {
+ public:
+  // `tls`: the listener's TLS, or null for plain HTTP.
+  ServerConnection(ServerEnvironment& env, boost::asio::ip::tcp::socket socket,
+                   std::shared_ptr<net::TlsServerContext> tls, proxy::RequestHandler& handler);
+  ~ServerConnection() override;
+
+  Task<> run();
+  void close_if_idle();      // drain: a connection waiting for its next request closes now
+  void close_if_upgraded();  // end of a drain: a switched (WebSocket) connection closes now
+  const proxy::ConnectionFacts& facts() const { return facts_; }
+
+ private:
+  enum class After { KeepAlive, Close, Abort };  // how a request ended
+  enum class Wait { Ready, Cold, Close };        // how the wait for the next one ended
+
+  // RequestStream
+  core::RequestHead& head() override { return head_; }
+  proxy::RequestBody& body() override { return body_source_; }
+  proxy::ResponseWriter& writer() override { return writer_; }
+  const proxy::ConnectionFacts& connection() const override { return facts_; }
+  std::uint64_t bytes_in() const override { return bytes_in_; }
+  std::uint64_t bytes_out() const override { return bytes_out_; }
+
+  Task<bool> handshake();  // the TLS handshake; false when it failed
+  Task<Wait> wait_hot();   // read at once into the buffer still held
+  Task<bool> wait_cold();  // no buffer; wait for the next request up to idle_timeout
+  void release_scratch();
+  Task<After> serve_request();
+  // Reads the head; when it cannot be read, refusal_ says how to answer.
+  Task<After> read_head();
+  // True when the request's body has been read in full (from what is buffered, if need be):
+  // the connection can carry another request after the answer.
+  bool settle_request_body();
+  Task<> lingering_close();
+  Task<> send_close_notify(std::chrono::milliseconds wait);
+  template <class MutableBuffer>
+  auto read_some(const MutableBuffer& buffer) {
+    constexpr auto token = boost::asio::as_tuple(boost::asio::use_awaitable);
+    return tls_ ? tls_->async_read_some(buffer, token) : socket_.async_read_some(buffer, token);
+  }
+  Task<bool> write_iov();  // iov_, gathered into one TLS record over TLS
+  Task<bool> write_to_client(boost::asio::const_buffer bytes);
+
+  // After a 101 (websocket_relay.cc): a two-way byte relay until either side closes or both
+  // are silent for the idle timeout.
+  Task<bool> relay(core::ResponseHead& head, net::ByteStream& upstream,
+                   std::chrono::milliseconds idle_timeout);
+  Task<> pump_client_to_upstream(net::ByteStream& upstream);
+  Task<> pump_upstream_to_client(net::ByteStream& upstream);
+  Task<> watch_idle(std::chrono::milliseconds idle_timeout);
+  void end_relay();
+
+  class Writer final : public proxy::ResponseWriter {
+   public:
+    explicit Writer(ServerConnection& connection) : c_(connection) {}
+    void start(core::ResponseHead& head) override;
+    Task<bool> write(const core::BodyPieces& body, bool last) override;
+    Task<bool> switch_protocols(core::ResponseHead& head, net::ByteStream& upstream,
+                                std::chrono::milliseconds idle_timeout) override;
+
+   private:
+    ServerConnection& c_;
+    bool head_pending_ = false;
+  };
+
+  class Body final : public proxy::RequestBody {
+   public:
+    explicit Body(ServerConnection& connection) : c_(connection) {}
+    proxy::BodyStatus take_buffered() override;
+    Task<proxy::BodyStatus> read(bool keep) override;
+    const core::BodyPieces& pieces() const override { return c_.body_; }
+    bool complete() const override { return c_.parser_->is_done(); }
+    bool has_room() const override { return c_.buffer_->space() > 0; }
+    bool chunked() const override { return c_.parser_->chunked(); }
+    std::optional<std::uint64_t> length() const override;
+    bool expects_continue() const override;
+    Task<bool> send_continue() override;
+
+   private:
+    proxy::BodyStatus parse_buffered();
+    ServerConnection& c_;
+  };
+
+  ServerEnvironment& env_;
+  proxy::RequestHandler& handler_;
+  boost::asio::ip::tcp::socket socket_;
+  // TLS over socket_ when the listener speaks it; the context it was made with lives as long.
+  std::shared_ptr<net::TlsServerContext> tls_context_;
+  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
+  std::string tls_staging_;  // a gathered write: one TLS record instead of one per piece
+  bool tls_closed_ = false;  // close_notify sent
+  proxy::ConnectionFacts facts_;
+  net::Deadline deadline_;  // guards socket_
+  std::unique_ptr<net::Buffer> buffer_;
+
+  core::RequestHead head_;
+  std::string method_;  // owned copies of the request line; head_ views them
+  std::string target_;
+  core::BodyPieces body_;
+  std::optional<RequestParser> parser_;
+  struct Refusal {
+    int status = 0;
+    std::string_view tag;
+  } refusal_;
+
+  Writer writer_{*this};
+  Body body_source_{*this};
+  ResponseEncoder encoder_;
+  std::string out_;  // the head going to the client next
+  std::vector<boost::asio::const_buffer> iov_;
+
+  bool idle_ = false;
+  bool close_after_ = false;
+  bool upgraded_ = false;  // the connection relays bytes of another protocol now
+  net::ByteStream* relay_peer_ = nullptr;
+  net::Clock::time_point last_relay_activity_{};
+  std::unique_ptr<boost::asio::steady_timer> relay_idle_timer_;
+  std::uint64_t bytes_in_ = 0;
+  std::uint64_t bytes_out_ = 0;
+};
+
+}  // namespace portico::http1

@@ -104,6 +104,12 @@ struct WorkerServices {
 
 class RequestBody;
 
+// Deletes what a type-erased holder holds, knowing its type from when it was made.
+struct ErasedDeleter {
+  void (*destroy)(void*) = nullptr;
+  void operator()(void* p) const { destroy(p); }
+};
+
 // Per-connection working storage of an action (buffers, its upstream exchange), kept from one
 // request to the next so a request allocates nothing once it has grown: one object of one
 // type at a time.
@@ -113,7 +119,7 @@ class ActionScratch {
   T& get() {
     static const char tag = 0;
     if (tag_ != &tag) {
-      held_ = Holder(new T(), [](void* p) { delete static_cast<T*>(p); });
+      held_ = Holder(new T(), ErasedDeleter{[](void* p) { delete static_cast<T*>(p); }});
       tag_ = &tag;
     }
     return *static_cast<T*>(held_.get());
@@ -125,8 +131,8 @@ class ActionScratch {
   }
 
  private:
-  using Holder = std::unique_ptr<void, void (*)(void*)>;
-  Holder held_{nullptr, [](void*) {}};
+  using Holder = std::unique_ptr<void, ErasedDeleter>;
+  Holder held_;
   const void* tag_ = nullptr;
 };
 
@@ -148,7 +154,8 @@ class FilterStateSlots {
   State& get(std::size_t slot) {
     if (slot >= slots_.size()) slots_.resize(slot + 1);
     auto& held = slots_[slot];
-    if (!held) held = Holder{new State(), [](void* p) { delete static_cast<State*>(p); }};
+    if (!held)
+      held = Holder{new State(), ErasedDeleter{[](void* p) { delete static_cast<State*>(p); }}};
     return *static_cast<State*>(held.get());
   }
   template <class State>
@@ -160,7 +167,7 @@ class FilterStateSlots {
   }
 
  private:
-  using Holder = std::unique_ptr<void, void (*)(void*)>;
+  using Holder = std::unique_ptr<void, ErasedDeleter>;
   std::vector<Holder> slots_;
 };
 

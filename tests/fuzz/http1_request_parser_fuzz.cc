@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   split = length ? split % (length + 1) : 0;
 
   portico::core::RequestHead head;
-  portico::http1::BodyPieces body;
+  portico::core::BodyPieces body;
   portico::http1::RequestParser parser(head, body);
   parser.limits(4096, 1 << 20);
   parser.eager(false);

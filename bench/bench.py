@@ -14,9 +14,20 @@ plain row's shape, and is compared with the plain `portico` row of the same run:
   portico+jwt-hs256   `auth:` a JWT provider with an HMAC secret, one valid HS256 token (issue 4:
                       within 10%)
   portico+jwt-rs256   the same with an RSA 2048 public key (openssl) and an RS256 token
+  portico@REV         with --baseline REV (or BENCH_BASELINE): git revision REV built in the
+                      worktree /tmp/portico-baseline-REV, the same config as `portico`
+Rows of other kinds, compared with their own peer:
+  nginx+tls-listener, portico+tls-listener    TLS 1.3 terminated on the listener (ECDSA P-256
+                      certificate made with openssl), wrk over https with keep-alive
+  nginx+tls-handshake, portico+tls-handshake  the same processes, wrk -H "Connection: close" with
+                      bench/wrk_no_resume.c preloaded: a full handshake per request (connections/s)
+  ws-direct, portico+ws  bench/ws_echo.py: 16 WebSocket connections ping-ponging 64-byte messages,
+                      to the echo backend alone and through Portico (msgs/s, CPU per message)
 Before every timed run the row's request is sent once: it must answer 200 with the backend's body
-(and, for the JWT rows, 401 without the token and with a forged signature), else the row is
-aborted, reported, and the run exits non-zero. Then build/src/filters/jwt_auth/portico_jwt_bench
+(and, for the JWT rows, 401 without the token and with a forged signature; for the TLS rows over
+TLS 1.3 with the certificate verified; for the handshake rows with `Connection: close` answered and,
+once, no session resumed by wrk; for the WebSocket rows one echo through the websockets library),
+else the row is aborted, reported, and the run exits non-zero. Then build/src/filters/jwt_auth/portico_jwt_bench
 (Google Benchmark), when built, gives verifications per second per algorithm.
 
 Everything binds 127.0.0.1; every process started here is stopped by its PID.
@@ -25,6 +36,7 @@ Run through bench/run.sh (it raises the open-file limit and checks the tools).
 
 import argparse
 import base64
+import copy
 import datetime
 import hashlib
 import hmac
@@ -37,6 +49,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -55,6 +68,9 @@ NOTES_MARKER = "<!-- Notes below this line are written by hand; bench.py keeps t
 UPSTREAM_POOL = 256  # nginx `keepalive` / the size every proxy may keep toward the backend
 BACKEND_PORTS = 4  # the backend listens on this many ports: the targets of portico+resilience
 BACKEND_TLS_NAME = "backend.bench"  # the name in its certificate, sent as SNI and checked
+LISTENER_TLS_NAME = "listener.bench"  # the name in the proxies' listener certificate (and IP 127.0.0.1)
+WS_CONNS, WS_SIZE, WS_MAX_MESSAGES = 16, 64, 10_000_000  # WebSocket rows: connections, message bytes, cap
+IDLE_TARGET_MIB = 40  # Portico's RSS with 10,000 idle keep-alive connections must stay under this
 
 # The rows that run Portico with a feature on, and the requirement on each against the plain
 # `portico` row of the same run (minimum ratio of req/s and of req per CPU-s).
@@ -121,6 +137,10 @@ class Proc:
         self.port = port
         self.headers = {}  # sent with every request (wrk -H)
         self.token = None  # the JWT in `headers`, for the rows that need one
+        self.tls_ca = None  # set: the listener speaks TLS 1.3 with a certificate this file verifies
+        self.closes = False  # the row sends `Connection: close`: a new connection per request
+        self.session_probe = None  # a path answering nginx's $ssl_session_reused (nginx TLS listener)
+        self.wrk_preload = None  # LD_PRELOAD for wrk (the handshake rows: bench/wrk_no_resume.c)
         self.log = open(Path(tmp) / ("%s.out" % name), "wb")
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env)
@@ -170,18 +190,42 @@ def start_backend(tmp):
     return backend
 
 
-def backend_certificate(tmp):
-    """A self-signed P-256 certificate for BACKEND_TLS_NAME, made with openssl for the run."""
-    cert, key = Path(tmp) / "backend-cert.pem", Path(tmp) / "backend-key.pem"
+def backend_certificate(tmp, stem="backend", name=BACKEND_TLS_NAME, san_ip=False):
+    """A self-signed ECDSA P-256 certificate for `name`, made with openssl for the run."""
+    cert, key = Path(tmp) / ("%s-cert.pem" % stem), Path(tmp) / ("%s-key.pem" % stem)
+    san = "DNS:%s" % name + (",IP:127.0.0.1" if san_ip else "")
     openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=%s" % BACKEND_TLS_NAME,
-             "-addext", "subjectAltName=DNS:%s" % BACKEND_TLS_NAME])
+             "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=%s" % name,
+             "-addext", "subjectAltName=%s" % san])
     return cert, key
 
 
-def start_nginx_proxy(tmp, backend_port, tls_ca=None, name="nginx"):
-    """nginx proxying to the backend; with `tls_ca`, over TLS verified against that CA."""
+def listener_certificate(tmp):
+    """The certificate both proxies' TLS listeners present (made once per run)."""
+    cert, key = Path(tmp) / "listener-cert.pem", Path(tmp) / "listener-key.pem"
+    if not cert.exists():
+        backend_certificate(tmp, "listener", LISTENER_TLS_NAME, san_ip=True)
+    return cert, key
+
+
+SESSION_PROBE = "/bench-session-reused"
+
+
+def start_nginx_proxy(tmp, backend_port, tls_ca=None, name="nginx", listener_tls=False):
+    """nginx proxying to the backend; with `tls_ca`, over TLS verified against that CA; with
+    `listener_tls`, its listener terminates TLS 1.3 (listener_certificate) and SESSION_PROBE
+    answers $ssl_session_reused ("r" or ".")."""
     port = free_port()
+    listen = "127.0.0.1:%d" % port
+    probe = ""
+    if listener_tls:
+        cert, key = listener_certificate(tmp)
+        listen += """ ssl;
+    ssl_certificate %s;
+    ssl_certificate_key %s;
+    ssl_protocols TLSv1.3""" % (cert, key)
+        probe = """
+    location = %s { return 200 "$ssl_session_reused\n"; }""" % SESSION_PROBE
     tls = ""
     if tls_ca:
         tls = """
@@ -196,14 +240,18 @@ def start_nginx_proxy(tmp, backend_port, tls_ca=None, name="nginx"):
     keepalive_requests 1000000;
   }
   server {
-    listen 127.0.0.1:%d;
+    listen %s;%s
     location / {
       proxy_pass %s://backend;
       proxy_http_version 1.1;
       proxy_set_header Connection "";%s
     }
-  }""" % (backend_port, UPSTREAM_POOL, port, "https" if tls_ca else "http", tls)
-    return start_nginx(name, tmp, port, body)
+  }""" % (backend_port, UPSTREAM_POOL, listen, probe, "https" if tls_ca else "http", tls)
+    p = start_nginx(name, tmp, port, body)
+    if listener_tls:
+        p.tls_ca = listener_certificate(tmp)[0]
+        p.session_probe = SESSION_PROBE
+    return p
 
 
 def HAPROXY_MAXCONN():
@@ -238,10 +286,11 @@ def indent(text, by):
 
 
 def start_portico(tmp, backend_ports, binary, access_log=False, name="portico", upstream_extra="",
-                  auth=None, scheme="http"):
+                  auth=None, scheme="http", listener_tls=False):
     """Portico, `workers: 1`, one route `/` to upstream `backend` (targets: `backend_ports`, a port
     or a list), with extra upstream keys (YAML) and optionally `auth`: (provider name, provider
-    YAML flow mapping) that the route uses."""
+    YAML flow mapping) that the route uses. With `listener_tls` the listener terminates TLS 1.3
+    (`server.tls`, listener_certificate)."""
     if isinstance(backend_ports, int):
         backend_ports = [backend_ports]
     port = free_port()
@@ -253,13 +302,20 @@ def start_portico(tmp, backend_ports, binary, access_log=False, name="portico", 
   listen: [127.0.0.1:%d]
   workers: 1
   limits: {idle_timeout: 120s}
-admin:
+""" % port
+    if listener_tls:
+        cert, key = listener_certificate(tmp)
+        text += """  tls:
+    certificates: [{cert: %s, key: %s}]
+    min_version: "1.3"
+""" % (cert, key)
+    text += """admin:
   listen: 127.0.0.1:%d
 upstreams:
   backend:
     targets: [%s]
     max_connections: %d
-""" % (port, admin, targets, UPSTREAM_POOL)
+""" % (admin, targets, UPSTREAM_POOL)
     if upstream_extra:
         text += indent(upstream_extra, "    ") + "\n"
     if auth:
@@ -275,7 +331,62 @@ routes:
     if auth:
         text += "    auth: %s\n" % auth[0]
     conf.write_text(text)
-    return Proc(name, [str(binary), "run", "-c", str(conf)], port, tmp)
+    p = Proc(name, [str(binary), "run", "-c", str(conf)], port, tmp)
+    if listener_tls:
+        p.tls_ca = listener_certificate(tmp)[0]
+    return p
+
+
+def start_ws_backend(tmp):
+    """bench/ws_echo.py server: the WebSocket echo backend (one asyncio process)."""
+    port = free_port()
+    return Proc("ws-backend", [sys.executable, str(HERE / "ws_echo.py"), "server", "--port", str(port)],
+                port, tmp)
+
+
+# --- the previous release, built from a worktree ----------------------------------------------
+
+def git(*argv, check=True):
+    p = subprocess.run(["git", "-C", str(ROOT)] + list(argv), capture_output=True, text=True)
+    if check and p.returncode != 0:
+        raise RuntimeError("git %s failed: %s" % (" ".join(argv), p.stderr.strip()[-300:]))
+    return p.stdout.strip()
+
+
+def build_baseline(rev, log_path):
+    """Builds git revision `rev` (Release, target portico) in the worktree
+    /tmp/portico-baseline-REV (made with `git worktree add --detach`, or reused and moved to
+    `rev`), with ccache keyed relative to the worktree. Returns (binary, full commit)."""
+    commit = git("rev-parse", "--verify", "%s^{commit}" % rev)
+    wt = Path("/tmp/portico-baseline-%s" % re.sub(r"[^A-Za-z0-9._-]", "_", rev))
+    if (wt / ".git").exists():
+        head = subprocess.run(["git", "-C", str(wt), "rev-parse", "HEAD"], capture_output=True,
+                              text=True).stdout.strip()
+        if head != commit:
+            subprocess.run(["git", "-C", str(wt), "checkout", "--detach", "--quiet", commit], check=True)
+    else:
+        if wt.exists():
+            raise RuntimeError("%s exists and is not a git worktree: remove it" % wt)
+        git("worktree", "prune")
+        git("worktree", "add", "--detach", str(wt), commit)
+    env = dict(os.environ, CCACHE_BASEDIR=str(wt), CCACHE_NOHASHDIR="1")
+    with open(log_path, "w") as log:
+        for argv in (["cmake", "-S", str(wt), "-B", str(wt / "build"), "-G", "Ninja",
+                      "-DCMAKE_BUILD_TYPE=Release"],
+                     ["ninja", "-C", str(wt / "build"), "-j2", "portico"]):
+            print("bench: %s" % " ".join(argv), flush=True)
+            log.write("$ %s\n" % " ".join(argv))
+            log.flush()
+            p = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+            if p.returncode != 0:
+                log.close()
+                tail = Path(log_path).read_text()[-1500:]
+                raise RuntimeError("building %s failed (%s); log %s:\n%s" % (rev, exit_text(p.returncode),
+                                                                             log_path, tail))
+    binary = wt / "build" / "portico"
+    if not binary.exists():
+        raise RuntimeError("%s missing after the build" % binary)
+    return binary, commit
 
 
 # --- JWT tokens --------------------------------------------------------------------------------
@@ -335,29 +446,168 @@ class RowAborted(Exception):
     pass
 
 
-def get(port, headers):
-    """GET / on 127.0.0.1:port with `headers` ({name: value}); returns (status, body)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+def client_tls(ca):
+    """A client context verifying the listener certificate (name and IP 127.0.0.1)."""
+    return ssl.create_default_context(cafile=str(ca))
+
+
+def get(port, headers, tls_ca=None, info=None):
+    """GET / on 127.0.0.1:port with `headers` ({name: value}), over TLS verified against `tls_ca`
+    when given; returns (status, body). `info` (a dict) gets the TLS version and cipher and the
+    response's Connection header."""
+    if tls_ca:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=client_tls(tls_ca))
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
         conn.request("GET", "/", headers=headers)
+        if tls_ca and info is not None:
+            info["version"], info["cipher"] = conn.sock.version(), conn.sock.cipher()[0]
         r = conn.getresponse()
+        if info is not None:
+            info["connection"] = r.getheader("Connection")
         return r.status, r.read()
     finally:
         conn.close()
 
 
+def tls_fetch(port, context, path, session=None):
+    """One `GET path` with `Connection: close` over a new TLS connection made with `context`
+    (offering `session`, which must come from the same context); returns (response bytes, the
+    session, whether it was resumed)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname=LISTENER_TLS_NAME, session=session) as t:
+            t.sendall(b"GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+                      % (path.encode(), LISTENER_TLS_NAME.encode()))
+            data = b""
+            while True:
+                try:
+                    chunk = t.recv(65536)
+                except ssl.SSLZeroReturnError:
+                    break
+                if not chunk:
+                    break
+                data += chunk
+            return data, t.session, t.session_reused
+
+
+WRK_SESSION_LUA = """-- counts the bodies of %s: "r" = resumed TLS session, "." = full handshake
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) reused = 0; full = 0; other = 0 end
+function response(status, headers, body)
+  if body == "r\\n" then reused = reused + 1 elseif body == ".\\n" then full = full + 1 else other = other + 1 end
+end
+function done(summary, latency, requests)
+  for _, t in ipairs(threads) do
+    io.write(string.format("SESSIONS reused %%d full %%d other %%d\\n", t:get("reused"), t:get("full"), t:get("other")))
+  end
+end
+"""
+
+
+def build_wrk_shim(tmp):
+    """bench/wrk_no_resume.c built into `tmp`; returns its path (RuntimeError if it cannot be)."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        raise RuntimeError("no C compiler (cc) to build bench/wrk_no_resume.c")
+    out = Path(tmp) / "wrk_no_resume.so"
+    p = subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", str(out), str(HERE / "wrk_no_resume.c"), "-ldl"],
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError("building bench/wrk_no_resume.c failed: %s" % p.stderr[-300:])
+    return out
+
+
+def wrk_sessions(proc, tmp, preload):
+    """1 s of wrk -c4 with `Connection: close` on the nginx listener's SESSION_PROBE: (resumed, full)."""
+    script = Path(tmp) / "wrk-sessions.lua"
+    script.write_text(WRK_SESSION_LUA % proc.session_probe)
+    argv = ["wrk", "-t1", "-c4", "-d1s", "--timeout", "5s", "-H", "Connection: close", "-s", str(script),
+            "https://127.0.0.1:%d%s" % (proc.port, proc.session_probe)]
+    env = dict(os.environ, LD_PRELOAD=str(preload)) if preload else None
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=env).stdout
+    m = re.search(r"SESSIONS reused (\d+) full (\d+) other (\d+)", out)
+    if not m:
+        raise RowAborted("the wrk session check printed no counts: %r" % out[-300:])
+    return int(m.group(1)), int(m.group(2))
+
+
+def check_resumption(proc, tmp):
+    """For a handshake row: the listener resumes a TLS 1.3 session when a client offers one
+    (Python's ssl, a second connection with the first one's session), and wrk with
+    `Connection: close` and proc.wrk_preload offers none (nginx only: its SESSION_PROBE tells,
+    per request, whether the session was resumed; wrk alone resumes nearly all). Returns a
+    sentence for the report; raises RowAborted if wrk resumed."""
+    path = proc.session_probe or "/"
+    context = client_tls(proc.tls_ca)
+    try:
+        first, session, _ = tls_fetch(proc.port, context, path)
+        second, _, reused = tls_fetch(proc.port, context, path, session)
+    except (OSError, ssl.SSLError) as e:
+        raise RowAborted("the resumption check failed: %s" % e)
+    if proc.session_probe and (not first.endswith(b"\r\n\r\n.\n") or not second.endswith(b"\r\n\r\nr\n")):
+        raise RowAborted("%s answered %r then %r, not '.' then 'r'" % (path, first[-40:], second[-40:]))
+    text = "Python's ssl offering the session of a first connection on a second: %s" % (
+        "resumed" if reused else "NOT resumed")
+    if not proc.session_probe:
+        return text + " (what wrk offers is checked on nginx's listener: the same client and shim)"
+    plain_reused, plain_full = wrk_sessions(proc, tmp, None)
+    reused_n, full_n = wrk_sessions(proc, tmp, proc.wrk_preload)
+    if reused_n or not full_n:
+        raise RowAborted("wrk with Connection: close (LD_PRELOAD %s) resumed %d of %d TLS sessions: the "
+                         "row would not measure full handshakes" % (proc.wrk_preload, reused_n, reused_n + full_n))
+    return text + "; nginx's $ssl_session_reused over 1 s of `wrk -c4 -H 'Connection: close'`: wrk " \
+                  "alone resumed %d of %d connections, with bench/wrk_no_resume.c (LD_PRELOAD, the " \
+                  "load of these rows) %d of %d" % (plain_reused, plain_reused + plain_full, reused_n,
+                                                     reused_n + full_n)
+
+
+def check_ws(port):
+    """One 64-byte binary message echoed through a websockets (library) connection to /ws."""
+    try:
+        import asyncio
+        import websockets
+    except ImportError as e:
+        raise RowAborted("python websockets missing (apt-get install python3-websockets; run with "
+                         "/usr/bin/python3): %s" % e)
+
+    async def once():
+        payload = os.urandom(WS_SIZE)
+        async with websockets.connect("ws://127.0.0.1:%d/ws" % port, open_timeout=5,
+                                      close_timeout=2) as ws:
+            await ws.send(payload)
+            echo = await asyncio.wait_for(ws.recv(), 5)
+            if echo != payload:
+                raise RowAborted("the echo differed from the message (%d bytes back)" % len(echo))
+    try:
+        asyncio.run(once())
+    except RowAborted:
+        raise
+    except Exception as e:  # websockets' errors, OSError, timeouts
+        raise RowAborted("a WebSocket echo through 127.0.0.1:%d failed: %s: %s" % (port, type(e).__name__, e))
+
+
 def check_row(proc):
     """Raise RowAborted unless the request wrk will send answers 200 with the backend's body and,
-    for a row with a token, the same request answers 401 without it and with a forged one."""
+    for a row with a token, the same request answers 401 without it and with a forged one; over
+    TLS 1.3 for a TLS listener, and with `Connection: close` answered for a handshake row."""
+    info = {}
+
     def fetch(headers, what):
         try:
-            return get(proc.port, headers)
-        except (OSError, http.client.HTTPException) as e:
+            return get(proc.port, headers, proc.tls_ca, info)
+        except (OSError, http.client.HTTPException, ssl.SSLError) as e:
             raise RowAborted("%s: %s" % (what, e))
     status, body = fetch(proc.headers, "the request wrk sends")
     if status != 200 or body != b"ok\n":
         raise RowAborted("the request wrk sends answered %d %r, not 200 'ok\\n' from the backend"
                          % (status, body[:200]))
+    if proc.tls_ca and info.get("version") != "TLSv1.3":
+        raise RowAborted("the listener negotiated %s, not TLSv1.3" % info.get("version"))
+    if proc.closes and (info.get("connection") or "").lower() != "close":
+        raise RowAborted("`Connection: close` was answered with Connection: %r: wrk would not "
+                         "reconnect per request" % info.get("connection"))
     if proc.token:
         status, body = fetch({}, "the request without its token")
         if status != 401:
@@ -380,14 +630,15 @@ def to_ms(text):
     return {"us": v / 1000, "ms": v, "s": v * 1000, "m": v * 60000}[m.group(2)]
 
 
-def wrk(port, conns, seconds, latency=True, headers=None):
+def wrk(port, conns, seconds, latency=True, headers=None, scheme="http", preload=None):
     argv = ["wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds, "--timeout", "5s"]
     if latency:
         argv.append("--latency")
     for name, value in (headers or {}).items():
         argv += ["-H", "%s: %s" % (name, value)]
-    argv.append("http://127.0.0.1:%d/" % port)
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30).stdout
+    argv.append("%s://127.0.0.1:%d/" % (scheme, port))
+    env = dict(os.environ, LD_PRELOAD=str(preload)) if preload else None
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, env=env).stdout
     res = {"raw": out}
     m = re.search(r"(\d+) requests in ([\d.]+)(\w+)", out)
     res["requests"] = int(m.group(1)) if m else 0
@@ -404,11 +655,41 @@ def wrk(port, conns, seconds, latency=True, headers=None):
 
 
 def measure(proc, conns, seconds, warmup):
-    wrk(proc.port, conns, warmup, latency=False, headers=proc.headers)
+    scheme = "https" if proc.tls_ca else "http"
+    wrk(proc.port, conns, warmup, latency=False, headers=proc.headers, scheme=scheme, preload=proc.wrk_preload)
     before = cpu_seconds(proc.pid)
-    res = wrk(proc.port, conns, seconds, headers=proc.headers)
+    res = wrk(proc.port, conns, seconds, headers=proc.headers, scheme=scheme, preload=proc.wrk_preload)
     res["cpu"] = cpu_seconds(proc.pid) - before
     res["req_per_cpu_s"] = res["requests"] / res["cpu"] if res["cpu"] > 0 else float("nan")
+    res["rss_kib"] = pt.vm_rss_kib(proc.pid)
+    return res
+
+
+def measure_ws(proc, seconds, warmup, conns=WS_CONNS, size=WS_SIZE, max_messages=WS_MAX_MESSAGES):
+    """bench/ws_echo.py client against `proc` (the echo backend or a proxy in front of it): a
+    warm-up, then `conns` connections ping-ponging `size`-byte messages for `seconds` (or
+    `max_messages`). CPU of `proc` and of the backend (`proc.backend`, when it is a proxy)."""
+    def client(secs):
+        argv = [sys.executable, str(HERE / "ws_echo.py"), "client", "--port", str(proc.port),
+                "--conns", str(conns), "--size", str(size), "--seconds", str(secs),
+                "--max-messages", str(max_messages)]
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=secs + 60)
+        try:
+            return json.loads(p.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise RuntimeError("ws_echo.py client failed (%s): %s" % (exit_text(p.returncode), p.stderr[-300:]))
+    if warmup:
+        client(warmup)
+    pids = [proc.pid] + ([proc.backend.pid] if getattr(proc, "backend", None) else [])
+    before = [cpu_seconds(p) for p in pids]
+    res = client(seconds)
+    cpu = [cpu_seconds(p) - b for p, b in zip(pids, before)]
+    n = res["messages"]
+    res["rate"] = n / res["seconds"] if res["seconds"] > 0 else float("nan")
+    res["cpu"] = cpu[0]
+    res["backend_cpu"] = cpu[-1]
+    res["us_per_msg"] = cpu[0] / n * 1e6 if n else float("nan")
+    res["per_cpu_s"] = n / cpu[0] if cpu[0] > 0 else float("nan")
     res["rss_kib"] = pt.vm_rss_kib(proc.pid)
     return res
 
@@ -473,7 +754,7 @@ def tool_version(argv):
         return "?"
 
 
-def machine_notes(binary):
+def machine_notes(binary, args=None):
     cpu = "?"
     try:
         for line in open("/proc/cpuinfo"):
@@ -490,15 +771,29 @@ def machine_notes(binary):
         pass
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip() or "?"
+    baseline = []
+    if args is not None and getattr(args, "baseline_commit", None):
+        baseline = ["Previous release for the A/B: `portico@%s` = commit %s, built in the same run from "
+                    "the worktree /tmp/portico-baseline-%s (`cmake -G Ninja -DCMAKE_BUILD_TYPE=Release`, "
+                    "`ninja -j2 portico`)" % (args.baseline, args.baseline_commit[:12],
+                                                re.sub(r"[^A-Za-z0-9._-]", "_", args.baseline))]
     return [
         "CPU: %s, %d cores; memory %s; kernel %s" % (cpu, os.cpu_count(), mem, platform.release()),
         "nginx: %s; haproxy: %s; wrk: %s; openssl: %s" % (
             tool_version(["nginx", "-v"]), tool_version(["haproxy", "-v"]),
             tool_version(["wrk", "-v"]), tool_version(["openssl", "version"])),
-        "Portico: %s (commit %s)" % (tool_version([str(binary), "version"]), commit),
+        "Portico: %s (commit %s%s)" % (tool_version([str(binary), "version"]), commit,
+                                        ", with uncommitted changes in src/" if git_dirty() else ""),
+    ] + baseline + [
         "Load average when the run started: %.2f %.2f %.2f (other work on the machine shows up as "
         "noise between rounds)" % LOAD_AT_START,
     ]
+
+
+def git_dirty():
+    p = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--", "src"],
+                       capture_output=True, text=True)
+    return bool(p.stdout.strip())
 
 
 def fmt(v, spec):
@@ -527,8 +822,17 @@ def per_round(results, peer, base, conns, key):
             if r["round"] in b and b[r["round"]] > 0]
 
 
+def ratio_of_medians(results, peer, other, key, conns):
+    mine, theirs = results.get((peer, conns)), results.get((other, conns))
+    if not mine or not theirs:
+        return float("nan")
+    return med([r[key] for r in mine]) / med([r[key] for r in theirs])
+
+
 def write_report(path, args, results, idle, notes, peers, dead=None, aborted=None, micro=None,
-                 micro_path=None):
+                 micro_path=None, session_checks=None):
+    baseline_peer = BASELINE_PREFIX + args.baseline if getattr(args, "baseline", "") else None
+    wrk_peers = [p for p in peers if p not in HANDSHAKE_PEERS and p not in WS_PEERS]
     lines = ["# Portico benchmark results", "",
              "Run on %s by `make bench` (bench/run.sh)." % datetime.datetime.now().strftime("%Y-%m-%d %H:%M %Z").strip(),
              "", "## Machine", ""]
@@ -569,6 +873,40 @@ def write_report(path, args, results, idle, notes, peers, dead=None, aborted=Non
               "`proxy_ssl_trusted_certificate`, `proxy_ssl_name`, `proxy_ssl_server_name on`, "
               "`proxy_ssl_session_reuse on`; Portico: `tls: {ca: …, server_name: …}`); "
               "keep-alive pools as above, so handshakes happen only while pools fill.",
+              "- `nginx+tls-listener` / `portico+tls-listener`: the same proxies terminating TLS 1.3 on "
+              "their listener (nginx: `listen … ssl`, `ssl_protocols TLSv1.3`; Portico: `server.tls: "
+              "{certificates: [{cert, key}], min_version: \"1.3\"}`) with an ECDSA P-256 certificate made "
+              "for the run with `openssl req` (names `%s` and IP 127.0.0.1), proxying plain HTTP to the "
+              "backend; wrk over `https://` with keep-alive, so each of its connections does one full "
+              "handshake and then only record encryption. Both servers' defaults otherwise (X25519, "
+              "session tickets on; wrk sends no ALPN, so HTTP/1.1). The check before each run verifies "
+              "the certificate and that TLS 1.3 was negotiated." % LISTENER_TLS_NAME,
+              "- `nginx+tls-handshake` / `portico+tls-handshake`: the same two processes, loaded with "
+              "`wrk -H \"Connection: close\"` over `https://`: both servers answer with "
+              "`Connection: close` (checked), so every request is a new TCP connection with a full "
+              "TLS 1.3 handshake (ECDHE X25519 + an ECDSA P-256 signature by the server, plus the "
+              "session tickets each server sends after it), one request, close_notify and close. wrk "
+              "alone would resume nearly every session (it reconnects with `SSL_clear`, which keeps the "
+              "session), so it runs with bench/wrk_no_resume.c preloaded (`LD_PRELOAD`; drops the "
+              "session before each reconnection); that no handshake is resumed is checked once per row "
+              "with nginx's `$ssl_session_reused` (see the TLS handshakes section). Requests/s there are "
+              "connections/s; wrk's latency does not include "
+              "its connect and handshake. wrk itself does the client half of every handshake on one "
+              "core, so connections per CPU-second of the proxy is the figure to compare.",
+              "- `ws-direct` / `portico+ws`: bench/ws_echo.py: a raw asyncio WebSocket echo backend (one "
+              "process) and a client that opens %d connections to `/ws` and on each sends a %d-byte "
+              "binary message and waits for its echo, again and again, for %d s (at most %d messages), "
+              "after a %d s warm-up; once per round, after the wrk rows. `ws-direct` is the backend "
+              "alone; `portico+ws` a Portico (`workers: 1`, one route `/` with the backend as upstream, "
+              "`websocket` relayed by default) in front of it. Each echo is compared byte for byte; "
+              "before each run one message goes through the websockets library (python3-websockets). "
+              "Python is the client and the backend: msgs/s is bound by them, Portico's CPU per message "
+              "is the figure about Portico." % (args.ws_conns, WS_SIZE, args.duration, WS_MAX_MESSAGES,
+                                                args.warmup),
+              ("- `%s`: the previous release (see Machine), the same configuration as `portico`, its "
+               "own process, interleaved with the others in every round." % baseline_peer)
+              if baseline_peer else "- No previous release measured (`--baseline REV` / "
+                                    "`BENCH_BASELINE=REV` adds a `portico@REV` row).",
               "- \"vs plain proxy\": a `portico+…` row against the `portico` row of the same run.", ""]
     for conns in args.conns:
         lines += ["## wrk -c%d" % conns, "",
@@ -578,7 +916,7 @@ def write_report(path, args, results, idle, notes, peers, dead=None, aborted=Non
         base = results.get(("nginx", conns))
         plain = results.get(("portico", conns))
         summary = {}
-        for peer in peers:
+        for peer in wrk_peers:
             runs = results.get((peer, conns))
             if not runs:
                 continue
@@ -604,7 +942,7 @@ def write_report(path, args, results, idle, notes, peers, dead=None, aborted=Non
         lines.append("")
         lines.append("Per round req/s: " + "; ".join(
             "%s %s" % (p, "/".join("%.0f" % r["rps"] for r in results.get((p, conns), [])))
-            for p in peers if results.get((p, conns))))
+            for p in wrk_peers if results.get((p, conns))))
         lines.append("")
         for peer, other in PAIRS.items():
             if results.get((peer, conns)) and results.get((other, conns)):
@@ -643,6 +981,89 @@ def write_report(path, args, results, idle, notes, peers, dead=None, aborted=Non
                     note = " — %d of %d responses were not 2xx: the row partly measured an error path" % (errors, total)
                 lines.append("- %s (≥ %.2f×): %s [%s]%s" % (peer, target, ", ".join(verdict), rounds, note))
             lines.append("")
+    if baseline_peer and any(results.get((baseline_peer, c)) for c in args.conns):
+        lines += ["## Against the previous release (%s)" % baseline_peer, ""]
+        cs = [c for c in args.conns if results.get(("portico", c)) and results.get((baseline_peer, c))]
+        rounds = "; ".join("-c%d req/s %s, req/CPU-s %s" % (
+            c, "/".join("%.2f" % v for v in per_round(results, "portico", baseline_peer, c, "rps")),
+            "/".join("%.2f" % v for v in per_round(results, "portico", baseline_peer, c, "req_per_cpu_s")))
+            for c in cs)
+        lines += ["Against the previous release (`portico` of this tree / `%s`, ratios of medians): "
+                  "req/s %s, req/CPU-s %s at %s (per round %s)." % (
+                      baseline_peer,
+                      " / ".join(ratio_text(ratio_of_medians(results, "portico", baseline_peer, "rps", c))
+                                 for c in cs),
+                      " / ".join(ratio_text(ratio_of_medians(results, "portico", baseline_peer,
+                                                             "req_per_cpu_s", c)) for c in cs),
+                      " / ".join("-c%d" % c for c in cs), rounds or "none"),
+                  "", "Above 1 the tree is faster. Differences in req/s under ~20% are noise here; "
+                  "req/CPU-s is the steadier figure.", ""]
+    hs = [p for p in peers if p in HANDSHAKE_PEERS and any(results.get((p, c)) for c in args.conns)]
+    if hs or any(p in HANDSHAKE_PEERS for p in peers):
+        lines += ["## TLS handshakes (a new connection per request)", "",
+                  "wrk -H \"Connection: close\" over https:// (with bench/wrk_no_resume.c preloaded) against "
+                  "the TLS listener rows' processes: every request is a new TCP connection and a full TLS 1.3 "
+                  "handshake (no resumption), so "
+                  "requests/s are connections/s; per CPU-second counts the proxy process only.", "",
+                  "| peer | -c | connections/s | p50 ms | p99 ms | connections per CPU-s | CPU µs per connection "
+                  "| RSS MiB | errors |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+        for conns in args.conns:
+            for peer in hs:
+                runs = results.get((peer, conns))
+                if not runs:
+                    continue
+                rpc = med([r["req_per_cpu_s"] for r in runs])
+                errors = sum(r["non2xx"] for r in runs)
+                sock = "; ".join(sorted({r["socket_errors"] for r in runs if r["socket_errors"]}))
+                lines.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s |" % (
+                    peer, conns, fmt(med([r["rps"] for r in runs]), ".0f"),
+                    fmt(med([r["p50"] for r in runs]), ".2f"), fmt(med([r["p99"] for r in runs]), ".2f"),
+                    fmt(rpc, ".0f"), fmt(1e6 / rpc if rpc == rpc and rpc > 0 else float("nan"), ".0f"),
+                    fmt(max(r["rss_kib"] for r in runs) / 1024, ".1f"),
+                    (("non-2xx %d" % errors) if errors else "") + ((" " + sock) if sock else "") or "—"))
+        lines.append("")
+        for peer, other in HANDSHAKE_PAIRS.items():
+            for conns in args.conns:
+                if results.get((peer, conns)) and results.get((other, conns)):
+                    lines.append("%s against %s at -c%d: connections/s %s, connections per CPU-s %s "
+                                 "(ratios of medians; per round connections/s %s, per CPU-s %s)." % (
+                                     peer, other, conns,
+                                     ratio_text(ratio_of_medians(results, peer, other, "rps", conns)),
+                                     ratio_text(ratio_of_medians(results, peer, other, "req_per_cpu_s", conns)),
+                                     "/".join("%.2f" % v for v in per_round(results, peer, other, conns, "rps")),
+                                     "/".join("%.2f" % v for v in per_round(results, peer, other, conns,
+                                                                            "req_per_cpu_s"))))
+                    lines.append("")
+        for peer, text in (session_checks or {}).items():
+            lines += ["Session resumption, %s: %s." % (peer, text), ""]
+    ws = [p for p in peers if p in WS_PEERS and results.get((p, "ws"))]
+    if ws or any(p in WS_PEERS for p in peers):
+        lines += ["## WebSocket echo (bench/ws_echo.py)", "",
+                  "%d connections, %d-byte binary messages ping-pong (send, wait for the echo), %d s per "
+                  "round after a %d s warm-up, medians of %d rounds. CPU is the process named (for `ws-direct` "
+                  "the backend, for `portico+ws` Portico; the backend's own is in the last column)."
+                  % (args.ws_conns, WS_SIZE, args.duration, args.warmup, args.rounds), "",
+                  "| row | msgs/s | mean round trip ms | CPU µs per msg | msgs per CPU-s | backend CPU µs per msg "
+                  "| RSS MiB | errors |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+        for peer in ws:
+            runs = results[(peer, "ws")]
+            rate = med([r["rate"] for r in runs])
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                peer + (" (backend alone)" if peer == "ws-direct" else ""), fmt(rate, ".0f"),
+                fmt(args.ws_conns / rate * 1000 if rate > 0 else float("nan"), ".3f"),
+                fmt(med([r["us_per_msg"] for r in runs]), ".1f"), fmt(med([r["per_cpu_s"] for r in runs]), ".0f"),
+                fmt(med([r["backend_cpu"] / r["messages"] * 1e6 if r["messages"] else float("nan")
+                         for r in runs]), ".1f"),
+                fmt(max(r["rss_kib"] for r in runs) / 1024, ".1f"),
+                str(sum(r["errors"] for r in runs)) if sum(r["errors"] for r in runs) else "—"))
+        lines.append("")
+        if results.get(("portico+ws", "ws")) and results.get(("ws-direct", "ws")):
+            lines += ["Through Portico / direct: msgs/s %s (ratio of medians; per round %s); Portico's CPU "
+                      "per message %s µs (%s messages per CPU-second of Portico)." % (
+                          ratio_text(ratio_of_medians(results, "portico+ws", "ws-direct", "rate", "ws")),
+                          "/".join("%.2f" % v for v in per_round(results, "portico+ws", "ws-direct", "ws", "rate")),
+                          fmt(med([r["us_per_msg"] for r in results[("portico+ws", "ws")]]), ".1f"),
+                          fmt(med([r["per_cpu_s"] for r in results[("portico+ws", "ws")]]), ",.0f")), ""]
     if aborted:
         lines += ["## Rows aborted (their check before a timed run failed)", ""]
         lines += ["- %s: %s" % (p, why) for p, why in aborted.items()]
@@ -667,6 +1088,23 @@ def write_report(path, args, results, idle, notes, peers, dead=None, aborted=Non
             lines.append("| %s | %d | %.1f | %.1f | %.2f |" % (peer, r["open"], r["before_kib"] / 1024,
                                                                r["rss_kib"] / 1024, per))
         lines.append("")
+        said = []
+        for peer in ("portico", "nginx"):
+            r = idle.get(peer)
+            if r and r.get("rss_kib") is not None:
+                said.append("%s %.1f MiB with %d open (%.2f KiB more per connection)" % (
+                    peer, r["rss_kib"] / 1024, r["open"], (r["rss_kib"] - r["before_kib"]) / max(r["open"], 1)))
+        p = idle.get("portico")
+        if p and p.get("rss_kib") is not None:
+            if p["open"] >= 10000:
+                verdict = "%.1f MiB, %s" % (p["rss_kib"] / 1024,
+                                             "met" if p["rss_kib"] / 1024 < IDLE_TARGET_MIB else "NOT met")
+            else:
+                verdict = "not judged, %d connections were open" % p["open"]
+        else:
+            verdict = "no result"
+        lines += ["RSS with the idle connections: %s. Target: under %d MiB for portico with 10,000 idle "
+                  "keep-alive connections: %s." % ("; ".join(said) or "n/a", IDLE_TARGET_MIB, verdict), ""]
     if micro is not None:
         rel = micro_path
         try:
@@ -700,9 +1138,20 @@ def write_report(path, args, results, idle, notes, peers, dead=None, aborted=Non
 
 
 DEFAULT_PEERS = ["direct", "nginx", "haproxy", "portico", "portico+log", "portico+resilience",
-                 "portico+jwt-hs256", "portico+jwt-rs256", "nginx+tls-upstream", "portico+tls-upstream"]
+                 "portico+jwt-hs256", "portico+jwt-rs256", "nginx+tls-upstream", "portico+tls-upstream",
+                 "nginx+tls-listener", "portico+tls-listener", "nginx+tls-handshake", "portico+tls-handshake",
+                 "ws-direct", "portico+ws"]
 # Rows compared with a peer of their own kind rather than with plain nginx.
-PAIRS = {"portico+tls-upstream": "nginx+tls-upstream"}
+PAIRS = {"portico+tls-upstream": "nginx+tls-upstream", "portico+tls-listener": "nginx+tls-listener"}
+# wrk with `Connection: close` over the TLS listeners: their own table (connections per second).
+HANDSHAKE_PAIRS = {"portico+tls-handshake": "nginx+tls-handshake"}
+HANDSHAKE_PEERS = set(HANDSHAKE_PAIRS) | set(HANDSHAKE_PAIRS.values())
+# WebSocket ping-pong (bench/ws_echo.py), once per round: the backend alone and through Portico.
+WS_PEERS = ("ws-direct", "portico+ws")
+BASELINE_PREFIX = "portico@"
+# Rows whose failure to start aborts only that row (the run goes on and exits non-zero).
+ABORTABLE = set(FEATURE_TARGETS) | HANDSHAKE_PEERS | set(WS_PEERS) | {"nginx+tls-listener",
+                                                                       "portico+tls-listener"}
 
 
 def main():
@@ -713,8 +1162,15 @@ def main():
     ap.add_argument("--warmup", type=int, default=int(os.environ.get("BENCH_WARMUP", 3)))
     ap.add_argument("--conns", type=int, nargs="+", default=[64, 256])
     ap.add_argument("--idle", type=int, default=int(os.environ.get("BENCH_IDLE", 10000)))
-    ap.add_argument("--peers", nargs="+", default=DEFAULT_PEERS, choices=DEFAULT_PEERS, metavar="PEER",
-                    help="rows to measure, in this order (default: all: %s)" % " ".join(DEFAULT_PEERS))
+    ap.add_argument("--peers", nargs="+", default=None, metavar="PEER",
+                    help="rows to measure, in this order (default: all: %s, and portico@REV with "
+                         "--baseline)" % " ".join(DEFAULT_PEERS))
+    ap.add_argument("--baseline", default=os.environ.get("BENCH_BASELINE", ""), metavar="REV",
+                    help="also build git revision REV (a worktree in /tmp/portico-baseline-REV) and "
+                         "measure it as the row portico@REV, interleaved like portico (default: "
+                         "$BENCH_BASELINE, else none)")
+    ap.add_argument("--ws-conns", type=int, default=WS_CONNS,
+                    help="WebSocket connections of the ws rows (default %d)" % WS_CONNS)
     ap.add_argument("--jwt-micro", action=argparse.BooleanOptionalAction,
                     default=os.environ.get("BENCH_JWT_MICRO", "1") != "0",
                     help="run portico_jwt_bench after the load rounds (default: yes, when it is built)")
@@ -722,6 +1178,22 @@ def main():
                     help="default: src/filters/jwt_auth/portico_jwt_bench next to --portico")
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
     args = ap.parse_args()
+    named = [p for p in (args.peers or []) if p.startswith(BASELINE_PREFIX)]
+    if named and not args.baseline:
+        args.baseline = named[0][len(BASELINE_PREFIX):]
+    baseline_peer = BASELINE_PREFIX + args.baseline if args.baseline else None
+    if args.peers is None:
+        args.peers = list(DEFAULT_PEERS)
+        if baseline_peer:
+            args.peers.insert(args.peers.index("portico") + 1, baseline_peer)
+    unknown = [p for p in args.peers if p not in DEFAULT_PEERS and p != baseline_peer]
+    if unknown:
+        ap.error("unknown peer(s) %s; known: %s%s" % (" ".join(unknown), " ".join(DEFAULT_PEERS),
+                                                       " %s" % baseline_peer if baseline_peer else
+                                                       " portico@REV (with --baseline REV)"))
+    if baseline_peer and baseline_peer not in args.peers:
+        args.peers.insert(args.peers.index("portico") + 1 if "portico" in args.peers else 0, baseline_peer)
+    args.baseline_commit = None
 
     for tool in ("nginx", "haproxy", "wrk"):
         if not shutil.which(tool):
@@ -733,7 +1205,19 @@ def main():
         binary.resolve().parent / "src" / "filters" / "jwt_auth" / "portico_jwt_bench"
 
     tmp = tempfile.mkdtemp(prefix="portico-bench-")
+    baseline_bin = None
+    if baseline_peer:
+        log_path = Path(tmp) / "baseline-build.log"
+        try:
+            baseline_bin, args.baseline_commit = build_baseline(args.baseline, log_path)
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
+            sys.exit("bench: the baseline %s: %s" % (args.baseline, e))
+        print("bench: baseline %s = %s (%s)" % (baseline_peer, args.baseline_commit[:12], baseline_bin),
+              flush=True)
     procs = {}
+    started = {}  # processes that several rows share (TLS listeners, the WebSocket backend)
+    started_files = {}  # built once per run (the wrk shim)
+    session_checks = {}
     results = {}
     idle = {}
     dead = {}
@@ -764,6 +1248,38 @@ def main():
             p.token = token
             return p
 
+        def once(key, start):
+            if key not in started:
+                started[key] = start()
+            return started[key]
+
+        def nginx_tls_listener():
+            return once("nginx-tls-listener", lambda: start_nginx_proxy(
+                tmp, backend.port, name="nginx-tls-listener", listener_tls=True))
+
+        def portico_tls_listener():
+            return once("portico-tls-listener", lambda: start_portico(
+                tmp, backend.port, binary, name="portico-tls-listener", listener_tls=True))
+
+        def handshakes(listener):
+            """The listener's process with wrk sending `Connection: close` (and made unable to
+            resume a session: bench/wrk_no_resume.c)."""
+            if "wrk-shim" not in started_files:
+                started_files["wrk-shim"] = build_wrk_shim(tmp)
+            view = copy.copy(listener())
+            view.headers = {"Connection": "close"}
+            view.closes = True
+            view.wrk_preload = started_files["wrk-shim"]
+            return view
+
+        def ws_backend():
+            return once("ws-backend", lambda: start_ws_backend(tmp))
+
+        def portico_ws():
+            p = start_portico(tmp, ws_backend().port, binary, name="portico-ws")
+            p.backend = ws_backend()
+            return p
+
         starters = {
             "nginx": lambda: start_nginx_proxy(tmp, backend.port),
             "haproxy": lambda: start_haproxy(tmp, backend.port),
@@ -779,23 +1295,43 @@ def main():
                 tmp, backend.tls_port, binary, name="portico-tls", scheme="https",
                 upstream_extra="tls: {ca: %s, server_name: %s}" % (Path(tmp) / "backend-cert.pem",
                                                                     BACKEND_TLS_NAME)),
+            "nginx+tls-listener": nginx_tls_listener,
+            "portico+tls-listener": portico_tls_listener,
+            "nginx+tls-handshake": lambda: handshakes(nginx_tls_listener),
+            "portico+tls-handshake": lambda: handshakes(portico_tls_listener),
+            "ws-direct": ws_backend,
+            "portico+ws": portico_ws,
         }
+        if baseline_peer:
+            starters[baseline_peer] = lambda: start_portico(
+                tmp, backend.port, baseline_bin,
+                name="portico-at-%s" % re.sub(r"[^A-Za-z0-9._-]", "_", args.baseline))
         for peer in args.peers:
             if peer in starters:
                 try:
                     procs[peer] = starters[peer]()
                 except RuntimeError as e:
-                    if peer not in FEATURE_TARGETS:
+                    if peer not in ABORTABLE and peer != baseline_peer:
                         raise
                     abort(peer, "did not start: %s" % e)
                     continue
                 if procs[peer].token:
                     procs[peer].headers = {"Authorization": "Bearer " + procs[peer].token}
         print("bench: processes %s (tmp %s)" % ({k: p.pid for k, p in procs.items()}, tmp), flush=True)
+        def alive(peer, rnd, where):
+            if peer in dead:
+                return False
+            if procs[peer].proc.poll() is not None:
+                dead[peer] = "exited with %s before round %d %s" % (
+                    exit_text(procs[peer].proc.returncode), rnd, where)
+                print("bench: %s %s" % (peer, dead[peer]), flush=True)
+                return False
+            return True
+
         for rnd in range(1, args.rounds + 1):
             for conns in args.conns:
                 for peer in args.peers:
-                    if peer in dead:
+                    if peer in dead or peer in WS_PEERS:
                         continue
                     if procs[peer].proc.poll() is not None:
                         dead[peer] = "exited with %s before round %d c%d" % (
@@ -804,6 +1340,8 @@ def main():
                         continue
                     try:
                         check_row(procs[peer])
+                        if procs[peer].closes and peer not in session_checks:
+                            session_checks[peer] = check_resumption(procs[peer], tmp)
                     except RowAborted as e:
                         abort(peer, "before round %d c%d: %s" % (rnd, conns, e))
                         continue
@@ -826,6 +1364,28 @@ def main():
                     if r["non2xx"] and peer in FEATURE_TARGETS:
                         print("bench: WARNING %s: %d of %d responses were not 2xx" % (
                             peer, r["non2xx"], r["requests"]), file=sys.stderr, flush=True)
+            for peer in (p for p in args.peers if p in WS_PEERS):
+                if not alive(peer, rnd, "ws"):
+                    continue
+                try:
+                    check_ws(procs[peer].port)
+                except RowAborted as e:
+                    abort(peer, "before round %d: %s" % (rnd, e))
+                    continue
+                try:
+                    r = measure_ws(procs[peer], args.duration, args.warmup, conns=args.ws_conns)
+                except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
+                    procs[peer].proc.poll()
+                    dead[peer] = "died during round %d ws (%s)" % (
+                        rnd, exit_text(procs[peer].proc.returncode) if
+                        procs[peer].proc.returncode is not None else e)
+                    print("bench: %s %s" % (peer, dead[peer]), flush=True)
+                    continue
+                r["round"] = rnd
+                results.setdefault((peer, "ws"), []).append(r)
+                print("round %d ws%-3d %-18s %9.0f msg/s  %6.1f CPU us/msg  %8.0f msg/CPU-s  errors %d"
+                      % (rnd, args.ws_conns, peer, r["rate"], r["us_per_msg"], r["per_cpu_s"], r["errors"]),
+                      flush=True)
         if args.idle:
             for peer in ("nginx", "haproxy", "portico"):
                 if peer == "haproxy" and HAPROXY_MAXCONN() < args.idle + 10:
@@ -835,8 +1395,11 @@ def main():
                     idle[peer] = idle_connections_rss(procs[peer], args.idle)
                     print("idle %s: %s" % (peer, idle[peer]), flush=True)
     finally:
-        for p in procs.values():
-            p.stop()
+        stopped = set()
+        for p in list(procs.values()) + list(started.values()):
+            if id(p.proc) not in stopped:
+                stopped.add(id(p.proc))
+                p.stop()
     if args.jwt_micro:
         print("bench: %s --benchmark_min_time=%s" % (micro_path, MICRO_MIN_TIME), flush=True)
         micro = run_jwt_micro(micro_path)
@@ -845,8 +1408,8 @@ def main():
         for r in micro.get("rows", []):
             print("micro %-22s %10.0f CPU ns/op %12.0f per CPU-s%s" % (
                 r["name"], r["cpu_ns"], r["per_cpu_s"], "  " + r["error"] if r["error"] else ""), flush=True)
-    write_report(args.out, args, results, idle, machine_notes(binary), args.peers, dead, aborted,
-                 micro, micro_path)
+    write_report(args.out, args, results, idle, machine_notes(binary, args), args.peers, dead, aborted,
+                 micro, micro_path, session_checks)
     print("bench: wrote %s" % args.out)
     shutil.rmtree(tmp, ignore_errors=True)
     if aborted:

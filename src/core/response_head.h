@@ -4,7 +4,7 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
+#include <forward_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,10 +37,8 @@ class ResponseHead {
   void add(std::string_view name, std::string_view value) { fields.push_back({name, value}); }
   // Adds a field made for this answer: the head keeps a copy.
   void add_copy(std::string_view name, std::string_view value) {
-    storage_.emplace_back(name);
-    auto stored_name = std::string_view(storage_.back());
-    storage_.emplace_back(value);
-    fields.push_back({stored_name, storage_.back()});
+    auto stored_name = std::string_view(storage_.emplace_front(name));
+    fields.push_back({stored_name, storage_.emplace_front(value)});
   }
   void remove(std::string_view name) {
     std::erase_if(fields, [&](const HeaderField& f) { return iequals(f.name, name); });
@@ -59,7 +57,9 @@ class ResponseHead {
   }
 
  private:
-  std::deque<std::string> storage_;  // a deque: adding never moves what fields point at
+  // A list: adding never moves what fields point at, and an empty one allocates nothing (an
+  // idle connection holds a head).
+  std::forward_list<std::string> storage_;
 };
 
 }  // namespace portico::core

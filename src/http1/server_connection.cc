@@ -76,7 +76,24 @@ Task<> ServerConnection::run() {
       if (env_.draining()) break;
       auto next = buffer_ ? co_await wait_hot() : Wait::Cold;
       if (next == Wait::Close) break;
-      if (next == Wait::Cold && !co_await wait_cold()) break;
+      if (next == Wait::Cold) {
+        // Waited for here rather than in a coroutine of its own: an idle connection then holds
+        // one coroutine frame less.
+        go_quiet();
+        bool ready = false;
+        char first = 0;
+        if (tls_) {
+          // Not a readiness wait: the record may already sit in the TLS stream's own input (it
+          // can arrive with the client's Finished), where the socket would never signal it. One
+          // byte read through TLS decrypts the record; the rest stays pending in the session.
+          auto [ec, n] = co_await tls_->async_read_some(asio::buffer(&first, 1), use_tuple);
+          ready = !ec && n == 1;
+        } else {
+          auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, use_tuple);
+          ready = !ec;
+        }
+        if (!wake(ready, first)) break;
+      }
     }
     auto after = co_await serve_request();
     if (after == After::Abort) {
@@ -115,47 +132,29 @@ Task<ServerConnection::Wait> ServerConnection::wait_hot() {
 }
 
 void ServerConnection::release_scratch() {
-  auto release = [](auto& container) {
-    container.clear();
-    container.shrink_to_fit();
-  };
-  release(out_);
-  release(target_);
-  release(iov_);
-  release(head_.fields);
-  release(head_.path);
-  release(body_.pieces);
+  rq_.reset();
   handler_.idle();
 }
 
-Task<bool> ServerConnection::wait_cold() {
+void ServerConnection::go_quiet() {
   // A quiet keep-alive connection holds no buffer and no scratch capacity: 10,000 idle
   // connections cost little more than their sockets. The next request re-grows what it needs.
   if (buffer_) env_.buffers().release(std::move(buffer_));
   release_scratch();
   idle_ = true;
   deadline_.arm(socket_, env_.limits().idle_timeout);
-  bool ready = false;
-  char first = 0;
-  if (tls_) {
-    // Not a readiness wait: the record may already sit in the TLS stream's own input (it can
-    // arrive with the client's Finished), where the socket would never signal it. One byte
-    // read through TLS decrypts the record; the rest of it stays pending in the session.
-    auto [ec, n] = co_await tls_->async_read_some(asio::buffer(&first, 1), use_tuple);
-    ready = !ec && n == 1;
-  } else {
-    auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, use_tuple);
-    ready = !ec;
-  }
+}
+
+bool ServerConnection::wake(bool ready, char first) {
   idle_ = false;
   deadline_.disarm();
-  if (!ready || deadline_.fired() || env_.draining()) co_return false;
+  if (!ready || deadline_.fired() || env_.draining()) return false;
   buffer_ = env_.buffers().acquire();
   if (tls_) {
     *buffer_->write_ptr() = first;
     buffer_->end += 1;
   }
-  co_return true;
+  return true;
 }
 
 Task<> ServerConnection::send_close_notify(std::chrono::milliseconds wait) {
@@ -195,17 +194,17 @@ Task<> ServerConnection::lingering_close() {
 Task<ServerConnection::After> ServerConnection::read_head() {
   const auto& limits = env_.limits();
   auto refuse = [&](int status, std::string_view tag) {
-    refusal_ = {status, tag};
+    rq_->refusal = {status, tag};
     return After::Close;
   };
   deadline_.arm(socket_, limits.header_timeout);
   for (;;) {
     boost::system::error_code ec;
     if (buffer_->size() > 0) {
-      auto n = parser_->put(asio::buffer(buffer_->read_ptr(), buffer_->size()), ec);
+      auto n = rq_->parser->put(asio::buffer(buffer_->read_ptr(), buffer_->size()), ec);
       buffer_->begin += n;
       bytes_in_ += n;
-      if (!ec && parser_->is_header_done()) break;
+      if (!ec && rq_->parser->is_header_done()) break;
     } else {
       ec = http::error::need_more;
     }
@@ -224,7 +223,7 @@ Task<ServerConnection::After> ServerConnection::read_head() {
     }
     auto [read_ec, n] = co_await read_some(asio::buffer(buffer_->write_ptr(), buffer_->space()));
     if (deadline_.fired()) {
-      if (!parser_->got_some() && buffer_->size() == 0) co_return After::Abort;
+      if (!rq_->parser->got_some() && buffer_->size() == 0) co_return After::Abort;
       co_return refuse(408, "header_timeout");
     }
     if (read_ec) co_return After::Abort;  // the client went away: nothing to answer
@@ -236,28 +235,30 @@ Task<ServerConnection::After> ServerConnection::read_head() {
 
 Task<ServerConnection::After> ServerConnection::serve_request() {
   const auto& limits = env_.limits();
+  if (!rq_) rq_ = std::make_unique<RequestState>();
   bytes_in_ = bytes_out_ = 0;
   close_after_ = false;
-  refusal_ = {};
-  head_.clear();
-  body_.clear();
-  parser_.emplace(head_, body_);
-  parser_->eager(false);
-  parser_->limits(static_cast<std::uint32_t>(limits.max_header_bytes), limits.max_body_bytes);
+  rq_->refusal = {};
+  rq_->head.clear();
+  rq_->body.clear();
+  rq_->parser.emplace(rq_->head, rq_->body);
+  rq_->parser->eager(false);
+  rq_->parser->limits(static_cast<std::uint32_t>(limits.max_header_bytes), limits.max_body_bytes);
 
   auto after = co_await read_head();
   if (after == After::Abort) co_return after;
-  if (refusal_.status != 0)
-    co_return co_await handler_.refuse(*this, refusal_.status, refusal_.tag) ? After::Close
-                                                                             : After::Abort;
+  if (rq_->refusal.status != 0)
+    co_return co_await handler_.refuse(*this, rq_->refusal.status, rq_->refusal.tag) ? After::Close
+                                                                                     : After::Abort;
   // The request line outlives the read buffer (which body streaming reuses): own it.
-  method_.assign(head_.method);
-  target_.assign(head_.target);
-  head_.method = method_;
-  head_.target = target_;
-  head_.raw_path = std::string_view(target_).substr(0, head_.raw_path.size());
-  if (head_.has_query) head_.query = std::string_view(target_).substr(head_.raw_path.size() + 1);
-  if (!parser_->keep_alive()) close_after_ = true;
+  rq_->method.assign(rq_->head.method);
+  rq_->target.assign(rq_->head.target);
+  rq_->head.method = rq_->method;
+  rq_->head.target = rq_->target;
+  rq_->head.raw_path = std::string_view(rq_->target).substr(0, rq_->head.raw_path.size());
+  if (rq_->head.has_query)
+    rq_->head.query = std::string_view(rq_->target).substr(rq_->head.raw_path.size() + 1);
+  if (!rq_->parser->keep_alive()) close_after_ = true;
 
   if (!co_await handler_.serve(*this)) co_return After::Abort;
   co_return close_after_ ? After::Close : After::KeepAlive;
@@ -267,25 +268,25 @@ bool ServerConnection::settle_request_body() {
   // An answer made without reading the body keeps the connection only when the body is
   // already here in full; otherwise the connection closes (after a lingering read) to stay in
   // sync.
-  if (!parser_ || !parser_->is_header_done()) return false;
-  if (parser_->is_done()) return true;
+  if (!rq_ || !rq_->parser || !rq_->parser->is_header_done()) return false;
+  if (rq_->parser->is_done()) return true;
   boost::system::error_code ec;
-  parser_->eager(true);
-  body_.clear();
-  auto n = parser_->put(asio::buffer(buffer_->read_ptr(), buffer_->size()), ec);
+  rq_->parser->eager(true);
+  rq_->body.clear();
+  auto n = rq_->parser->put(asio::buffer(buffer_->read_ptr(), buffer_->size()), ec);
   buffer_->begin += n;
-  return parser_->is_done();
+  return rq_->parser->is_done();
 }
 
 Task<bool> ServerConnection::write_iov() {
   if (tls_) {
     // Gathered first: TLS would otherwise seal each piece in a record of its own.
-    tls_staging_.clear();
-    for (const auto& piece : iov_)
-      tls_staging_.append(static_cast<const char*>(piece.data()), piece.size());
-    co_return co_await write_to_client(asio::buffer(tls_staging_));
+    rq_->tls_staging.clear();
+    for (const auto& piece : rq_->iov)
+      rq_->tls_staging.append(static_cast<const char*>(piece.data()), piece.size());
+    co_return co_await write_to_client(asio::buffer(rq_->tls_staging));
   }
-  auto [ec, n] = co_await asio::async_write(socket_, iov_, use_tuple);
+  auto [ec, n] = co_await asio::async_write(socket_, rq_->iov, use_tuple);
   bytes_out_ += n;
   co_return !ec;
 }
@@ -304,21 +305,22 @@ void ServerConnection::Writer::start(core::ResponseHead& head) {
   const int status = head.status;
   if (status == 400 || status == 408 || status == 413 || status == 431) c.close_after_ = true;
   bool closing = c.close_after_ || !c.settle_request_body();
-  c.out_.clear();
-  c.encoder_.encode_head(head, c.head_.version, c.head_.method == "HEAD", closing, c.out_);
+  c.rq_->out.clear();
+  c.rq_->encoder.encode_head(head, c.rq_->head.version, c.rq_->head.method == "HEAD", closing,
+                             c.rq_->out);
   c.close_after_ = closing;
   head_pending_ = true;
 }
 
 Task<bool> ServerConnection::Writer::write(const core::BodyPieces& body, bool last) {
   auto& c = c_;
-  c.iov_.clear();
+  c.rq_->iov.clear();
   if (head_pending_) {
-    c.iov_.push_back(asio::buffer(c.out_));
+    c.rq_->iov.push_back(asio::buffer(c.rq_->out));
     head_pending_ = false;
   }
-  c.encoder_.encode_body(body, last, c.iov_);
-  if (c.iov_.empty()) co_return true;
+  c.rq_->encoder.encode_body(body, last, c.rq_->iov);
+  if (c.rq_->iov.empty()) co_return true;
   c.deadline_.arm(c.socket_, c.env_.limits().idle_timeout);
   bool written = co_await c.write_iov();
   c.deadline_.disarm();
@@ -328,7 +330,7 @@ Task<bool> ServerConnection::Writer::write(const core::BodyPieces& body, bool la
 BodyStatus ServerConnection::Body::parse_buffered() {
   auto& c = c_;
   boost::system::error_code ec;
-  auto consumed = c.parser_->put(asio::buffer(c.buffer_->read_ptr(), c.buffer_->size()), ec);
+  auto consumed = c.rq_->parser->put(asio::buffer(c.buffer_->read_ptr(), c.buffer_->size()), ec);
   c.buffer_->begin += consumed;
   c.bytes_in_ += consumed;
   if (ec == http::error::need_more) ec = {};
@@ -338,9 +340,9 @@ BodyStatus ServerConnection::Body::parse_buffered() {
 }
 
 BodyStatus ServerConnection::Body::take_buffered() {
-  c_.parser_->eager(true);
-  c_.body_.clear();
-  if (c_.parser_->is_done() || c_.buffer_->size() == 0) return BodyStatus::Ok;
+  c_.rq_->parser->eager(true);
+  c_.rq_->body.clear();
+  if (c_.rq_->parser->is_done() || c_.buffer_->size() == 0) return BodyStatus::Ok;
   return parse_buffered();
 }
 
@@ -353,18 +355,18 @@ Task<BodyStatus> ServerConnection::Body::read(bool keep) {
   c.deadline_.disarm();
   if (ec || c.deadline_.fired()) co_return BodyStatus::ClientGone;
   c.buffer_->end += n;
-  if (!keep) c.body_.clear();
+  if (!keep) c.rq_->body.clear();
   co_return parse_buffered();
 }
 
 std::optional<std::uint64_t> ServerConnection::Body::length() const {
-  auto length = c_.parser_->content_length();
+  auto length = c_.rq_->parser->content_length();
   if (!length) return std::nullopt;
   return *length;
 }
 
 bool ServerConnection::Body::expects_continue() const {
-  return c_.parser_->expects_continue() && c_.head_.version == 11;
+  return c_.rq_->parser->expects_continue() && c_.rq_->head.version == 11;
 }
 
 Task<bool> ServerConnection::Body::send_continue() {

@@ -63,7 +63,7 @@ class ServerConnection final : private proxy::RequestStream {
   enum class Wait { Ready, Cold, Close };        // how the wait for the next one ended
 
   // RequestStream
-  core::RequestHead& head() override { return head_; }
+  core::RequestHead& head() override { return rq_->head; }
   proxy::RequestBody& body() override { return body_source_; }
   proxy::ResponseWriter& writer() override { return writer_; }
   const proxy::ConnectionFacts& connection() const override { return facts_; }
@@ -72,10 +72,13 @@ class ServerConnection final : private proxy::RequestStream {
 
   Task<bool> handshake();  // the TLS handshake; false when it failed
   Task<Wait> wait_hot();   // read at once into the buffer still held
-  Task<bool> wait_cold();  // no buffer; wait for the next request up to idle_timeout
+  // Going cold: no buffer, no scratch, the idle deadline armed; waking: false when the wait
+  // ended without a request (idle_timeout, drain, the client closed).
+  void go_quiet();
+  bool wake(bool ready, char first);
   void release_scratch();
   Task<After> serve_request();
-  // Reads the head; when it cannot be read, refusal_ says how to answer.
+  // Reads the head; when it cannot be read, rq_->refusal says how to answer.
   Task<After> read_head();
   // True when the request's body has been read in full (from what is buffered, if need be):
   // the connection can carry another request after the answer.
@@ -117,10 +120,10 @@ class ServerConnection final : private proxy::RequestStream {
     explicit Body(ServerConnection& connection) : c_(connection) {}
     proxy::BodyStatus take_buffered() override;
     Task<proxy::BodyStatus> read(bool keep) override;
-    const core::BodyPieces& pieces() const override { return c_.body_; }
-    bool complete() const override { return c_.parser_->is_done(); }
+    const core::BodyPieces& pieces() const override { return c_.rq_->body; }
+    bool complete() const override { return c_.rq_->parser->is_done(); }
     bool has_room() const override { return c_.buffer_->space() > 0; }
-    bool chunked() const override { return c_.parser_->chunked(); }
+    bool chunked() const override { return c_.rq_->parser->chunked(); }
     std::optional<std::uint64_t> length() const override;
     bool expects_continue() const override;
     Task<bool> send_continue() override;
@@ -136,27 +139,32 @@ class ServerConnection final : private proxy::RequestStream {
   // TLS over socket_ when the listener speaks it; the context it was made with lives as long.
   std::shared_ptr<net::TlsServerContext> tls_context_;
   std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
-  std::string tls_staging_;  // a gathered write: one TLS record instead of one per piece
   bool tls_closed_ = false;  // close_notify sent
   proxy::ConnectionFacts facts_;
   net::Deadline deadline_;  // guards socket_
   std::unique_ptr<net::Buffer> buffer_;
 
-  core::RequestHead head_;
-  std::string method_;  // owned copies of the request line; head_ views them
-  std::string target_;
-  core::BodyPieces body_;
-  std::optional<RequestParser> parser_;
+  // What a request needs, made when one comes and given back when the connection goes quiet:
+  // 10,000 idle keep-alive connections should cost little more than their sockets.
   struct Refusal {
     int status = 0;
     std::string_view tag;
-  } refusal_;
-
+  };
+  struct RequestState {
+    core::RequestHead head;
+    std::string method;  // owned copies of the request line; head views them
+    std::string target;
+    core::BodyPieces body;
+    std::optional<RequestParser> parser;
+    Refusal refusal;  // how to answer a head that could not be read
+    ResponseEncoder encoder;
+    std::string out;  // the head going to the client next
+    std::vector<boost::asio::const_buffer> iov;
+    std::string tls_staging;  // a gathered write: one TLS record instead of one per piece
+  };
+  std::unique_ptr<RequestState> rq_;
   Writer writer_{*this};
   Body body_source_{*this};
-  ResponseEncoder encoder_;
-  std::string out_;  // the head going to the client next
-  std::vector<boost::asio::const_buffer> iov_;
 
   bool idle_ = false;
   bool close_after_ = false;

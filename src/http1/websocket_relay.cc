@@ -18,20 +18,20 @@ Task<bool> ServerConnection::Writer::switch_protocols(core::ResponseHead& head,
 
 Task<bool> ServerConnection::relay(core::ResponseHead& head, net::ByteStream& upstream,
                                    std::chrono::milliseconds idle_timeout) {
-  out_.clear();
-  out_ += "HTTP/1.1 101 Switching Protocols\r\n"sv;
+  rq_->out.clear();
+  rq_->out += "HTTP/1.1 101 Switching Protocols\r\n"sv;
   for (const auto& f : head.fields) {
-    out_ += f.name;
-    out_ += ": "sv;
-    out_ += f.value;
-    out_ += "\r\n"sv;
+    rq_->out += f.name;
+    rq_->out += ": "sv;
+    rq_->out += f.value;
+    rq_->out += "\r\n"sv;
   }
-  out_ += "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n"sv;
+  rq_->out += "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n"sv;
   // Frames the upstream sent right behind its 101 go with it.
-  out_ += upstream.take_early_bytes();
+  rq_->out += upstream.take_early_bytes();
 
   deadline_.arm(socket_, idle_timeout);
-  bool written = co_await write_to_client(asio::buffer(out_));
+  bool written = co_await write_to_client(asio::buffer(rq_->out));
   deadline_.disarm();
   if (!written) co_return true;  // relayed nothing: the client is gone
 

@@ -34,6 +34,10 @@ std::unique_ptr<Buffer> BufferPool::acquire() {
 
 void BufferPool::release(std::unique_ptr<Buffer> buffer) {
   if (!buffer || buffer->capacity != buffer_size_ || idle_.size() >= max_idle_) return;
+  // A few idle buffers stay warm for the next burst; the rest keep their mapping but give
+  // their pages back, so that thousands of connections going quiet at once do not leave
+  // their buffers' pages resident (a reused one faults its pages in again).
+  if (idle_.size() >= warm_idle) ::madvise(buffer->data, buffer->capacity, MADV_DONTNEED);
   idle_.push_back(std::move(buffer));
 }
 

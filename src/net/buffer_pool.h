@@ -30,6 +30,7 @@ struct Buffer {
 
 class BufferPool {
  public:
+  static constexpr std::size_t warm_idle = 64;  // idle buffers that keep their pages
   explicit BufferPool(std::size_t buffer_size, std::size_t max_idle = 1024)
       : buffer_size_(buffer_size), max_idle_(max_idle) {}
   std::unique_ptr<Buffer> acquire();

@@ -11,7 +11,7 @@
 
 namespace portico::proxy {
 
-class ClientConnection : public ConnectionHook {
+class ClientConnection final : public ConnectionHook, private RequestHandler {
  public:
   ClientConnection(Worker& worker, boost::asio::ip::tcp::socket socket);
   ~ClientConnection();
@@ -21,8 +21,16 @@ class ClientConnection : public ConnectionHook {
   void close_if_upgraded() { codec_.close_if_upgraded(); }  // end of a drain: a relay closes
 
  private:
+  // The session exists while requests come: a quiet connection gives it back, so that 10,000
+  // idle keep-alive connections hold little more than their sockets.
+  boost::asio::awaitable<bool> serve(RequestStream& request) override;
+  boost::asio::awaitable<bool> refuse(RequestStream& request, int status,
+                                      std::string_view tag) override;
+  void idle() override { session_.reset(); }
+  Session& session();
+
   Worker& worker_;
-  Session session_;
+  std::unique_ptr<Session> session_;
   http1::ServerConnection codec_;
 };
 

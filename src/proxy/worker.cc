@@ -82,8 +82,9 @@ void Worker::accept_loop(tcp::acceptor& acceptor) {
       socket.close(ignored);
     } else if (!ec && !draining_) {
       auto connection = std::make_shared<ClientConnection>(*this, std::move(socket));
-      asio::co_spawn(
-          io_, [connection]() -> Task<> { co_await connection->run(); }, asio::detached);
+      // run() itself is spawned (no wrapping coroutine: one frame less per connection); the
+      // completion handler keeps the connection alive until it returns.
+      asio::co_spawn(io_, connection->run(), [connection](const std::exception_ptr&) {});
     }
     accept_loop(acceptor);
   });

@@ -25,6 +25,8 @@
 
 #include "admin/dashboard_page.h"
 #include "core/error_body.h"
+#include "core/forward_headers.h"
+#include "core/text.h"
 
 namespace portico::admin {
 
@@ -56,14 +58,10 @@ Digest sha256(std::string_view text) {
 }
 
 std::string random_id() {
-  static constexpr char hex[] = "0123456789abcdef";
   unsigned char bytes[8] = {};
   RAND_bytes(bytes, sizeof bytes);
   std::string id;
-  for (unsigned char b : bytes) {
-    id += hex[b >> 4];
-    id += hex[b & 15];
-  }
+  core::append_hex(id, bytes);
   return id;
 }
 
@@ -72,18 +70,11 @@ std::string request_id_of(const Request& req) {
   auto it = req.find(request_id_header);
   if (it == req.end()) return random_id();
   std::string_view id = it->value();
-  if (id.empty() || id.size() > 128) return random_id();
-  for (char c : id) {
-    if (c < 0x21 || c > 0x7E) return random_id();
-  }
+  if (!core::is_valid_request_id(id)) return random_id();
   return std::string{id};
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using core::trim;
 
 // The credentials of "Bearer <token>"; empty when the header carries another scheme.
 std::string_view bearer_token(std::string_view authorization) {

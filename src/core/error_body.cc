@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "core/text.h"
+
 namespace portico::core {
 
 std::string_view reason_phrase(int status) {
@@ -113,7 +115,7 @@ std::string_view default_error_message(int status) {
 }
 
 void append_json_escaped(std::string& out, std::string_view text) {
-  static constexpr char hex[] = "0123456789abcdef";
+  constexpr const auto& hex = hex_digits;
   for (char c : text) {
     auto u = static_cast<unsigned char>(c);
     if (c == '"' || c == '\\') {

@@ -1,4 +1,5 @@
 #include "http1/response_encoder.h"
+#include "core/text.h"
 
 #include <charconv>
 
@@ -13,12 +14,6 @@ namespace {
 
 constexpr std::string_view crlf = "\r\n";
 constexpr std::string_view last_chunk = "0\r\n\r\n";
-
-void append_number(std::string& out, std::uint64_t n) {
-  char digits[24];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
-  out.append(digits, end);
-}
 
 }  // namespace
 
@@ -39,7 +34,7 @@ void ResponseEncoder::encode_head(const core::ResponseHead& head, int request_ve
                                   bool head_only, bool& closing, std::string& out) {
   const int status = head.status;
   out += "HTTP/1.1 "sv;
-  append_number(out, static_cast<std::uint64_t>(status));
+  core::append_number(out, static_cast<std::uint64_t>(status));
   out += ' ';
   auto reason = core::reason_phrase(status);
   out += reason == "Unknown" && !head.reason.empty() ? head.reason : reason;
@@ -56,13 +51,13 @@ void ResponseEncoder::encode_head(const core::ResponseHead& head, int request_ve
     framing_ = Framing::None;
     if (head.content_length && status != 204 && status >= 200 && !head.keep_framing) {
       out += "Content-Length: "sv;
-      append_number(out, *head.content_length);
+      core::append_number(out, *head.content_length);
       out += crlf;
     }
   } else if (head.content_length) {
     framing_ = Framing::Length;
     out += "Content-Length: "sv;
-    append_number(out, *head.content_length);
+    core::append_number(out, *head.content_length);
     out += crlf;
   } else if (request_version >= 11) {
     framing_ = Framing::Chunked;

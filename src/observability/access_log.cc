@@ -1,4 +1,5 @@
 #include "observability/access_log.h"
+#include "core/text.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -21,12 +22,7 @@ constexpr std::size_t max_spares = 8;
 // than letting the gateway's memory grow without bound.
 constexpr std::size_t max_queued_chunks = 256;
 
-template <class T>
-void append_number(std::string& out, T value) {
-  char digits[24];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
-  out.append(digits, end);
-}
+using core::append_number;
 
 void append_fixed3(std::string& out, double value) {
   char digits[40];
@@ -70,7 +66,7 @@ std::size_t utf8_sequence_length(std::string_view s) {
 // Like core::append_json_escaped, but a byte that is not part of valid UTF-8 (a raw path may
 // carry anything) is written as \u00XX so that every line stays valid JSON for log shippers.
 void append_escaped(std::string& out, std::string_view text) {
-  static constexpr char hex[] = "0123456789abcdef";
+  constexpr const auto& hex = core::hex_digits;
   for (std::size_t i = 0; i < text.size();) {
     auto u = static_cast<unsigned char>(text[i]);
     if (u >= 0x80) {

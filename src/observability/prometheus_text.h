@@ -5,14 +5,11 @@
 #include <string>
 #include <string_view>
 
+#include "core/text.h"
+
 namespace portico::observability::prometheus {
 
-template <class T>
-void append_number(std::string& out, T value) {
-  char digits[32];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
-  out.append(digits, end);
-}
+using core::append_number;
 
 // Bucket bounds in plain decimal ("0.0005", not "5e-04"): dashboards match le by its text.
 inline void append_bound(std::string& out, double bound) {

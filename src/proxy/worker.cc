@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <future>
 
+#include "core/text.h"
 #include "proxy/client_connection.h"
 
 namespace portico::proxy {
@@ -35,11 +36,7 @@ Worker::Worker(unsigned worker_count, std::shared_ptr<const Runtime> runtime,
   prng_ = upstream::Prng(random_seed());
   unsigned char random[8];
   RAND_bytes(random, sizeof random);
-  static constexpr char hex[] = "0123456789abcdef";
-  for (auto b : random) {
-    request_id_prefix_ += hex[b >> 4];
-    request_id_prefix_ += hex[b & 15];
-  }
+  core::append_hex(request_id_prefix_, random);
   rebuild_upstream_state();
 }
 
@@ -116,7 +113,7 @@ std::size_t Worker::pick_target(std::size_t upstream, std::uint64_t key_hash, st
 }
 
 void Worker::new_request_id(std::string& out) {
-  static constexpr char hex[] = "0123456789abcdef";
+  constexpr const auto& hex = core::hex_digits;
   out.assign(request_id_prefix_);
   auto n = ++request_counter_;
   char digits[16];

@@ -7,6 +7,7 @@
 
 #include "actions/proxy/proxy_action.h"
 #include "core/forward_headers.h"
+#include "core/text.h"
 #include "filters/auth/credential_source.h"
 #include "proxy/request_body.h"
 #include "upstream/key_hash.h"
@@ -18,12 +19,6 @@ using namespace std::string_view_literals;
 namespace {
 
 constexpr std::string_view crlf = "\r\n";
-
-void append_number(std::string& out, std::uint64_t n) {
-  char digits[24];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
-  out.append(digits, end);
-}
 
 void append_header(std::string& out, std::string_view name, std::string_view value) {
   out += name;
@@ -164,7 +159,7 @@ void ProxyAction::build_upstream_head(const RequestContext& ctx, const TargetRun
     out += "Transfer-Encoding: chunked\r\n"sv;
   } else if (auto length = ctx.body->length(); length && *length > 0) {
     out += "Content-Length: "sv;
-    append_number(out, *length);
+    core::append_number(out, *length);
     out += crlf;
   } else if (head.method == "POST" || head.method == "PUT" || head.method == "PATCH") {
     out += "Content-Length: 0\r\n"sv;

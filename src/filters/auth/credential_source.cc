@@ -1,16 +1,13 @@
 #include "filters/auth/credential_source.h"
 
 #include "core/ascii.h"
+#include "core/text.h"
 
 namespace portico::filters::auth {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using core::trim;
 
 // "Bearer <token>", the scheme case-insensitive (RFC 9110 11.1).
 std::string_view bearer_token(std::string_view value) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/ascii.h"
+#include "core/text.h"
 
 namespace portico::filters::cors {
 
@@ -17,11 +18,7 @@ std::string joined(const std::vector<std::string>& items) {
   return out;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using core::trim;
 
 bool is_preflight(const core::RequestHead& head) {
   return head.method == "OPTIONS" && head.has("origin") &&

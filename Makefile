@@ -38,6 +38,10 @@ export CCACHE_NOHASHDIR := 1
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+# The end-to-end suites the TSan gateway runs: those where threads share state. ASan runs them all.
+TSAN_E2E := $(addprefix tests/e2e/,test_lifecycle.py test_upstream_state.py test_resilience.py \
+            test_balancing.py test_auth_jwks.py test_auth_providers.py test_listener_tls.py \
+            test_observability.py test_upstream_metrics.py test_websocket.py)
 
 # Names of the *_test (or *_fuzz) targets a configured tree knows.
 targets_of = $$(ninja -C $(1) -t targets all | grep -o '^[a-z0-9_]*_$(2):' | grep -v '^cmake_' | tr -d : | sort -u || true)
@@ -78,8 +82,8 @@ test-tsan: deps
 	if [[ -z "$$tests" ]]; then echo "test-tsan: no *_test targets"; exit 0; fi; \
 	ninja -C build-tsan -j$(JOBS) $$tests portico; \
 	$(TSAN_ENV) ctest --test-dir build-tsan --output-on-failure -j$(JOBS)
-	@echo "test-tsan: end-to-end suite (without the 1 GiB transfers) against the TSan gateway"
-	$(TSAN_ENV) PORTICO_BIN=$(CURDIR)/build-tsan/portico $(PYTHON) -m pytest tests/e2e -q -p no:cacheprovider -m "not slow"
+	@echo "test-tsan: the end-to-end suites where threads meet (reload, drain, shared upstream state, the control plane, metrics scrapes, TLS ticket keys) against the TSan gateway"
+	$(TSAN_ENV) PORTICO_BIN=$(CURDIR)/build-tsan/portico $(PYTHON) -m pytest $(TSAN_E2E) -q -p no:cacheprovider -m "not slow"
 
 # Fuzz targets built with clang++ in build-fuzz/ and run $(FUZZ_SECONDS) s each (scripts/fuzz.sh;
 # skipped when clang++ is missing).

@@ -4,8 +4,9 @@
 #   make build      Release build in build/ (cmake -G Ninja, ninja -j$(JOBS))
 #   make run        build, then the quickstart: three demo services + the gateway (Ctrl-C stops)
 #   make test       everything CI runs: unit tests (Release, ASan+UBSan, TSan), the end-to-end
-#                   suite against the ASan and TSan gateways, a fuzz smoke run, then the whole
-#                   end-to-end suite on the Release build (pytest's summary is the last line)
+#                   suite against the ASan gateway and its threaded suites against the TSan one
+#                   (TSAN_E2E), a fuzz smoke run, then the whole end-to-end suite on the Release
+#                   build (pytest's summary is the last line)
 #   make test-unit  unit tests of the Release build only
 #   make test-e2e   end-to-end tests only (add E2E_ARGS='-m "not slow"' to skip the 1 GiB ones)
 #   make bench      load benchmark against nginx and haproxy; writes bench/RESULTS.md

@@ -79,10 +79,18 @@ TicketKeys& ticket_keys() {
 bool set_hmac_key(EVP_MAC_CTX* hmac, const TicketKeys::Key& key) {
   char digest[] = "SHA256";
   OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, const_cast<unsigned char*>(key.hmac.data()),
-                                        key.hmac.size()),
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+      OSSL_PARAM_construct_octet_string(
+          OSSL_MAC_PARAM_KEY, const_cast<unsigned char*>(key.hmac.data()), key.hmac.size()),
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_end()};
   return EVP_MAC_CTX_set_params(hmac, params) == 1;
+}
+
+// Fetched once: an implicit fetch (EVP_aes_256_cbc()) walks OpenSSL 3's provider name maps
+// on every ticket sealed or opened.
+const EVP_CIPHER* ticket_cipher() {
+  static EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
+  return cipher;
 }
 
 // OpenSSL's ticket callback: 1 = sealed/opened, 2 = opened with an old key (issue a new
@@ -93,13 +101,13 @@ int on_ticket_key(SSL*, unsigned char name[16], unsigned char* iv, EVP_CIPHER_CT
     auto key = ticket_keys().current();
     std::memcpy(name, key.name.data(), 16);
     if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1) return -1;
-    if (EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes.data(), iv) != 1) return -1;
+    if (EVP_EncryptInit_ex(cipher, ticket_cipher(), nullptr, key.aes.data(), iv) != 1) return -1;
     return set_hmac_key(hmac, key) ? 1 : -1;
   }
   TicketKeys::Key key;
   bool is_current = false;
   if (!ticket_keys().find(name, key, is_current)) return 0;
-  if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes.data(), iv) != 1) return -1;
+  if (EVP_DecryptInit_ex(cipher, ticket_cipher(), nullptr, key.aes.data(), iv) != 1) return -1;
   if (!set_hmac_key(hmac, key)) return -1;
   return is_current ? 1 : 2;
 }
@@ -139,13 +147,16 @@ TlsServerContext::TlsServerContext(const TlsServerOptions& options) {
     auto& context = *entry.context;
     SSL_CTX* native = context.native_handle();
     SSL_CTX_set_min_proto_version(native, options.tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION);
-    SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                                    SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_options(
+        native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
     // An idle keep-alive connection gives its read and write buffers back to OpenSSL.
     SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_cipher_list(native, tls12_ciphers);
     SSL_CTX_set_session_id_context(native, session_context, sizeof session_context - 1);
     SSL_CTX_set_tlsext_ticket_key_evp_cb(native, on_ticket_key);
+    // One TLS 1.3 ticket per handshake, not OpenSSL's two: each costs a seal and a record, and
+    // a resumed connection is given a fresh one.
+    SSL_CTX_set_num_tickets(native, 1);
     SSL_CTX_set_alpn_select_cb(native, on_alpn, nullptr);
     SSL_CTX_set_tlsext_servername_callback(native, on_server_name);
     SSL_CTX_set_tlsext_servername_arg(native, this);
@@ -168,8 +179,8 @@ TlsServerContext::TlsServerContext(const TlsServerOptions& options) {
 
     // The names the certificate answers for: its DNS SANs, or its CN when it has none.
     X509* leaf = SSL_CTX_get0_certificate(native);
-    auto* sans = static_cast<GENERAL_NAMES*>(
-        X509_get_ext_d2i(leaf, NID_subject_alt_name, nullptr, nullptr));
+    auto* sans =
+        static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(leaf, NID_subject_alt_name, nullptr, nullptr));
     std::vector<std::string> names;
     if (sans) {
       for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {

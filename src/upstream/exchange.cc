@@ -93,7 +93,11 @@ Exchange::Exchange(asio::io_context& io, net::DeadlineList& deadlines, net::Buff
     : io_(io), buffers_(buffers), deadline_(deadlines) {}
 
 Exchange::~Exchange() {
-  finish(false);
+  // Every exchange a request starts is finished by then. One destroyed mid-way is a worker
+  // shutting down with requests in flight: its pools are already gone (they are destroyed
+  // before the io_context whose frames own this), so the connection just closes with it.
+  deadline_.disarm();
+  if (buffer_) buffers_.release(std::move(buffer_));
 }
 
 Task<std::tuple<boost::system::error_code, std::size_t>> Exchange::read_some(

@@ -50,8 +50,9 @@ std::optional<Cidr> parse_cidr(std::string_view text) {
 }
 
 void read_tls(YamlReader& r, const std::optional<Field>& field, ServerConfig& server) {
-  auto tls = r.mapping(field, {"certificates", "min_version", "client_ca", "client_auth"});
+  auto tls = r.mapping(field, yaml_keys<ServerTlsConfig>());
   if (!tls) return;
+  ServerTlsConfig out;
   // The files are read here, so that a missing file, a bad PEM or a key that is not the
   // certificate's is reported at the line naming it.
   auto pem_file = [&](const Field& value_field, const std::string& path, auto problem_of) {
@@ -66,7 +67,7 @@ void read_tls(YamlReader& r, const std::optional<Field>& field, ServerConfig& se
       r.error(*tls->get("certificates"), "expected at least one {cert, key}");
   } else {
     for (const auto& item : *certificates) {
-      auto pair = r.mapping(item, {"cert", "key"});
+      auto pair = r.mapping(item, yaml_keys<TlsCertificate>());
       if (!pair) continue;
       TlsCertificate certificate;
       for (auto key : {"cert", "key"}) {
@@ -77,7 +78,8 @@ void read_tls(YamlReader& r, const std::optional<Field>& field, ServerConfig& se
           assign(r.non_empty(value),
                  key == std::string_view("cert") ? certificate.cert : certificate.key);
       }
-      if (!certificate.cert.empty()) pem_file(*pair->get("cert"), certificate.cert, certificate_file_problem);
+      if (!certificate.cert.empty())
+        pem_file(*pair->get("cert"), certificate.cert, certificate_file_problem);
       if (!certificate.key.empty()) pem_file(*pair->get("key"), certificate.key, key_file_problem);
       if (!certificate.cert.empty() && !certificate.key.empty() &&
           certificate_file_problem(certificate.cert).empty() &&
@@ -85,23 +87,25 @@ void read_tls(YamlReader& r, const std::optional<Field>& field, ServerConfig& se
         auto mismatch = key_mismatch_problem(certificate.cert, certificate.key);
         if (!mismatch.empty()) r.error(*pair->get("key"), mismatch);
       }
-      server.tls_certificates.push_back(std::move(certificate));
+      out.certificates.push_back(std::move(certificate));
     }
   }
-  assign(r.choice(tls->get("min_version"), {"1.2", "1.3"}), server.tls_min_version);
+  assign(r.choice(tls->get("min_version"), kTlsVersions), out.min_version);
   if (auto ca = r.non_empty(tls->get("client_ca"))) {
     pem_file(*tls->get("client_ca"), *ca, certificate_file_problem);
-    server.tls_client_ca = *ca;
+    out.client_ca = *ca;
+    out.client_auth = "require";
   }
-  assign(r.choice(tls->get("client_auth"), {"require", "optional"}), server.tls_client_auth);
+  assign(r.choice(tls->get("client_auth"), kClientAuthModes), out.client_auth);
   if (tls->has("client_auth") && !tls->has("client_ca"))
-    r.error(*tls->get("client_auth"), "client_auth needs client_ca (the bundle that verifies "
-                                      "client certificates)");
+    r.error(*tls->get("client_auth"),
+            "client_auth needs client_ca (the bundle that verifies "
+            "client certificates)");
+  server.tls = std::move(out);
 }
 
 void read_limits(YamlReader& r, const std::optional<Field>& field, Limits& limits) {
-  auto f = r.mapping(field, {"max_header_bytes", "max_body_bytes", "header_timeout", "idle_timeout",
-                             "max_connections"});
+  auto f = r.mapping(field, yaml_keys<Limits>());
   if (!f) return;
   assign(r.size(f->get("max_header_bytes")), limits.max_header_bytes);
   assign(r.size(f->get("max_body_bytes")), limits.max_body_bytes);
@@ -152,8 +156,7 @@ bool overlaps(const Endpoint& a, const Endpoint& b) {
 }
 
 void read_config(YamlReader& r, const Field& root, Config& config) {
-  auto f = r.mapping(root, {"server", "admin", "upstreams", "auth", "rate_limits", "cache", "cors",
-                            "observability", "defaults", "routes", "watch"});
+  auto f = r.mapping(root, yaml_keys<Config>());
   if (!f) return;
   read_server(r, f->get("server"), config.server);
   read_admin(r, f->get("admin"), config.admin);
@@ -161,7 +164,7 @@ void read_config(YamlReader& r, const Field& root, Config& config) {
   read_auth(r, f->get("auth"), config);
   read_rate_limits(r, f->get("rate_limits"), config);
   read_cache(r, f->get("cache"), config);
-  read_cors(r, f->get("cors"), config);
+  config.cors = filters::cors::read_cors_config(r, f->get("cors"));
   read_defaults(r, f->get("defaults"), config);
   read_routes(r, f->get("routes"), config);
   read_observability(r, f->get("observability"), config.observability);
@@ -181,24 +184,6 @@ void read_config(YamlReader& r, const Field& root, Config& config) {
 
 }  // namespace
 
-std::string ConfigError::to_string() const {
-  std::string out;
-  if (!file.empty()) out += file;
-  if (mark.line > 0) {
-    out += ':';
-    out += std::to_string(mark.line);
-    out += ':';
-    out += std::to_string(mark.column);
-  }
-  if (!out.empty()) out += ": ";
-  if (!key_path.empty()) {
-    out += key_path;
-    out += ": ";
-  }
-  out += message;
-  return out;
-}
-
 EnvLookup process_env() {
   return [](std::string_view name) -> std::optional<std::string> {
     const char* value = std::getenv(std::string(name).c_str());
@@ -208,8 +193,7 @@ EnvLookup process_env() {
 }
 
 void read_server(YamlReader& r, const std::optional<Field>& field, ServerConfig& server) {
-  auto f = r.mapping(field, {"listen", "workers", "tls", "limits", "trusted_proxies",
-                             "request_id_header", "drain_timeout"});
+  auto f = r.mapping(field, yaml_keys<ServerConfig>());
   if (f) {
     if (auto listen = r.list(f->get("listen"), true)) {
       if (listen->empty()) r.error(*f->get("listen"), "expected at least one address");
@@ -248,7 +232,7 @@ void read_server(YamlReader& r, const std::optional<Field>& field, ServerConfig&
 }
 
 void read_admin(YamlReader& r, const std::optional<Field>& field, AdminConfig& admin) {
-  auto f = r.mapping(field, {"listen", "token"});
+  auto f = r.mapping(field, yaml_keys<AdminConfig>());
   if (!f) return;
   admin.listen = Endpoint{"127.0.0.1", 9901, "127.0.0.1:9901"};  // loopback unless told otherwise
   assign(r.endpoint(f->get("listen")), admin.listen);
@@ -257,15 +241,14 @@ void read_admin(YamlReader& r, const std::optional<Field>& field, AdminConfig& a
 
 void read_observability(YamlReader& r, const std::optional<Field>& field,
                         ObservabilityConfig& observability) {
-  auto f = r.mapping(field, {"access_log", "log_level", "tracing"});
+  auto f = r.mapping(field, yaml_keys<ObservabilityConfig>());
   if (!f) return;
-  if (auto log = r.mapping(f->get("access_log"), {"path", "format"})) {
+  if (auto log = r.mapping(f->get("access_log"), yaml_keys<AccessLogConfig>())) {
     assign(r.non_empty(log->get("path")), observability.access_log.path);
-    assign(r.choice(log->get("format"), {"json"}), observability.access_log.format);
+    assign(r.choice(log->get("format"), kAccessLogFormats), observability.access_log.format);
   }
-  assign(r.choice(f->get("log_level"), {"trace", "debug", "info", "warn", "error", "off"}),
-         observability.log_level);
-  if (auto tracing = r.mapping(f->get("tracing"), {"propagate", "otlp_endpoint", "sample_ratio"})) {
+  assign(r.choice(f->get("log_level"), kLogLevels), observability.log_level);
+  if (auto tracing = r.mapping(f->get("tracing"), yaml_keys<TracingConfig>())) {
     TracingConfig out;
     assign(r.boolean(tracing->get("propagate")), out.propagate);
     assign(r.url(tracing->get("otlp_endpoint"), {"http", "https"}), out.otlp_endpoint);

@@ -1,7 +1,6 @@
 // YAML -> Config, with every error reported at once and pointing at file:line:column.
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -9,17 +8,9 @@
 #include <vector>
 
 #include "config/config.h"
+#include "config/config_types.h"
 
 namespace portico::config {
-
-struct ConfigError {
-  std::string file;
-  Mark mark;
-  std::string key_path;  // "upstreams.users.timeouts.connect", "routes[2].match"
-  std::string message;   // what was expected, and a suggestion when there is one
-  // "portico.yaml:12:5: upstreams.users.timeouts.connect: expected a duration like 2s, got \"2x\""
-  std::string to_string() const;
-};
 
 struct LoadResult {
   std::shared_ptr<const Config> config;  // null when errors is non-empty
@@ -28,8 +19,7 @@ struct LoadResult {
   bool ok() const { return errors.empty() && config != nullptr; }
 };
 
-// Looks up environment variables; the default reads the process environment.
-using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
+// The default EnvLookup (config_types.h): the process environment.
 EnvLookup process_env();
 
 LoadResult load_config_file(const std::string& path, const EnvLookup& env = process_env());

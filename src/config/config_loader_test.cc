@@ -382,7 +382,7 @@ routes:
   ASSERT_TRUE(result.ok()) << describe(result);
   EXPECT_EQ(result.config->routes[0].name, "/users");
   EXPECT_EQ(result.config->routes[1].name, "^/v[0-9]+/x$");
-  EXPECT_EQ(result.config->routes[1].match.kind, RouteMatch::Kind::Regex);
+  EXPECT_EQ(result.config->routes[1].match.kind(), RouteMatch::Kind::Regex);
 }
 
 TEST(ConfigLoader, RouteNeedsExactlyOneAction) {
@@ -492,28 +492,30 @@ TEST(ConfigLoader, ExampleConfigLoadsWithWarningsForUnbuiltSections) {
   EXPECT_EQ(config.upstreams.at("users").balance, "least_connections");
   EXPECT_EQ(config.upstreams.at("users").retries->on,
             (std::vector<std::string>{"connect_failure", "reset", "502", "503"}));
-  EXPECT_EQ(config.auth_providers.at("users-jwt"), "jwt");
+  EXPECT_EQ(config.auth.at("users-jwt").type, "jwt");
   EXPECT_EQ(config.auth.at("users-jwt").secret, "test-secret");
-  EXPECT_THAT(config.rate_limit_policies, ElementsAre("per-ip", "service"));
+  ASSERT_EQ(config.rate_limits->policies.size(), 2u);
+  EXPECT_EQ(config.rate_limits->policies[0].name, "per-ip");
+  EXPECT_EQ(config.rate_limits->policies[1].name, "service");
   EXPECT_EQ(config.rate_limits->store, "memory");
 
   const RouteConfig& products = config.routes[0];
   EXPECT_EQ(products.upstream, "products");
   EXPECT_THAT(*products.rate_limit, ElementsAre("per-ip", "service"));
-  EXPECT_TRUE(products.has_cache);
+  ASSERT_TRUE(products.cache.has_value());
   EXPECT_EQ(products.cache->ttl, std::chrono::seconds(30));
   const RouteConfig& users = config.routes[1];
   EXPECT_THAT(users.auth, ElementsAre("users-jwt"));
   EXPECT_THAT(*users.rate_limit, ElementsAre("per-ip"));  // from defaults
   EXPECT_EQ(users.compress, true);
   EXPECT_EQ(users.cors, true);
-  EXPECT_FALSE(users.has_cache);
+  EXPECT_FALSE(users.cache.has_value());
   const RouteConfig& dashboard = config.routes[3];
-  EXPECT_TRUE(dashboard.has_aggregate);
+  ASSERT_TRUE(dashboard.aggregate.has_value());
   EXPECT_EQ(dashboard.aggregate->calls.size(), 3u);
   EXPECT_TRUE(dashboard.aggregate->calls[2].optional);
   EXPECT_EQ(config.routes[4].rewrite, "/users/{rest}");
-  EXPECT_TRUE(config.routes[5].has_grpc);
+  EXPECT_TRUE(config.routes[5].grpc.has_value());
 
   std::string warnings;
   for (const auto& warning : result.warnings) warnings += warning + "\n";
@@ -566,7 +568,7 @@ routes:
   EXPECT_THAT(*plain.rate_limit, ElementsAre("per-ip"));
   EXPECT_EQ(plain.compress, true);
   EXPECT_EQ(plain.timeout, std::chrono::seconds(3));
-  EXPECT_TRUE(plain.has_cache);
+  EXPECT_TRUE(plain.cache.has_value());
   const RouteConfig& own = result.config->routes[1];
   EXPECT_THAT(own.auth, ElementsAre("none"));
   EXPECT_TRUE(own.rate_limit->empty());

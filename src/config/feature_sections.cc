@@ -1,4 +1,4 @@
-// Sections whose features later issues build: auth, rate_limits, cache, cors, and the
+// Sections whose features later issues build: auth, rate_limits, cache, and the
 // `defaults:` that routes inherit. Validated in full now, so a config that loads today still
 // loads when the feature arrives.
 #include <algorithm>
@@ -22,7 +22,7 @@ bool contains(const std::string_view (&list)[N], std::string_view word) {
 }
 
 std::optional<RedisConfig> read_redis(YamlReader& r, const std::optional<Field>& field) {
-  auto f = r.mapping(field, {"url", "timeout", "password"});
+  auto f = r.mapping(field, yaml_keys<RedisConfig>());
   if (!f) return std::nullopt;
   RedisConfig out;
   if (!f->has("url")) r.error(f->self(), "missing key \"url\" (redis://host:6379/0)");
@@ -99,7 +99,7 @@ void read_api_key(YamlReader& r, const Fields& f, AuthProviderConfig& out) {
   }
   if (auto keys = r.entries(f.get("keys"))) {
     for (const auto& entry : *keys) {
-      if (auto consumer = r.non_empty(entry.value)) out.keys.emplace_back(entry.key, *consumer);
+      if (auto consumer = r.non_empty(entry.value)) out.keys.push_back({entry.key, *consumer});
     }
   }
   assign(r.non_empty(f.get("keys_file")), out.keys_file);
@@ -116,34 +116,20 @@ void read_introspection(YamlReader& r, const Fields& f, AuthProviderConfig& out)
 }
 
 void read_provider(YamlReader& r, const Field& field, AuthProviderConfig& out) {
-  static const std::initializer_list<std::string_view> kJwtKeys = {
-      "secret",   "public_key", "jwks_url",   "jwks_file",      "algorithms", "issuer",
-      "audience", "leeway",     "token_from", "forward_claims", "roles_claim"};
-  static const std::initializer_list<std::string_view> kApiKeyKeys = {"header", "keys",
-                                                                      "keys_file"};
-  static const std::initializer_list<std::string_view> kIntrospectionKeys = {
-      "url", "client_id", "client_secret", "cache_ttl"};
-  auto f = r.mapping(
-      field, {"type", "secret", "public_key", "jwks_url", "jwks_file", "algorithms", "issuer",
-              "audience", "leeway", "token_from", "forward_claims", "roles_claim", "header", "keys",
-              "keys_file", "url", "client_id", "client_secret", "cache_ttl"});
+  auto f = r.mapping(field, yaml_keys<AuthProviderConfig>());
   if (!f) return;
   if (!f->has("type")) {
     r.error(f->self(), "missing key \"type\" (jwt | api_key | oauth2_introspection)");
     return;
   }
-  auto type = r.choice(f->get("type"), {"jwt", "api_key", "oauth2_introspection"});
+  auto type = r.choice(f->get("type"), kAuthTypes);
   if (!type) return;
   out.type = *type;
-  const auto& own = *type == "jwt"       ? kJwtKeys
-                    : *type == "api_key" ? kApiKeyKeys
-                                         : kIntrospectionKeys;
-  for (const auto* keys : {&kJwtKeys, &kApiKeyKeys, &kIntrospectionKeys}) {
-    for (auto key : *keys) {
-      if (f->has(key) && !contains(own, key)) {
-        r.error(*f->get(key), "key " + quoted(key) + " does not apply to type " + *type);
-      }
-    }
+  // Which type a key belongs to is noted beside the struct (feature_config.h).
+  for (const Note& note : notes_of(&out)) {
+    auto key = key_of(note);
+    if (!note.member.empty() && !note.only_for.empty() && note.only_for != *type && f->has(key))
+      r.error(*f->get(key), "key " + quoted(key) + " does not apply to type " + *type);
   }
   if (*type == "jwt")
     read_jwt(r, *f, out);
@@ -180,30 +166,29 @@ void read_auth(YamlReader& r, const std::optional<Field>& field, Config& config)
     provider.name = entry.key;
     provider.mark = entry.key_mark;
     read_provider(r, entry.value, provider);
-    // Registered even when invalid, so routes naming it get no second, misleading error.
-    config.auth_providers[entry.key] = provider.type;
+    // Kept even when invalid, so routes naming it get no second, misleading error.
     config.auth[entry.key] = std::move(provider);
   }
 }
 
 void read_rate_limits(YamlReader& r, const std::optional<Field>& field, Config& config) {
-  auto f = r.mapping(field, {"store", "redis", "on_store_error", "policies"});
+  auto f = r.mapping(field, yaml_keys<RateLimitsConfig>());
   if (!f) return;
   RateLimitsConfig out;
-  assign(r.choice(f->get("store"), {"memory", "redis"}), out.store);
+  assign(r.choice(f->get("store"), kStores), out.store);
   out.redis = read_redis(r, f->get("redis"));
   if (out.store == "redis" && !f->has("redis")) {
     r.error(*f->get("store"), "store: redis needs a redis: {url: redis://host:6379/0} section");
   }
-  assign(r.choice(f->get("on_store_error"), {"allow", "deny"}), out.on_store_error);
+  assign(r.choice(f->get("on_store_error"), kOnStoreError), out.on_store_error);
   if (auto policies = r.entries(f->get("policies"))) {
     for (const auto& entry : *policies) {
-      config.rate_limit_policies.push_back(entry.key);
-      auto p = r.mapping(entry.value, {"key", "rate", "burst"});
-      if (!p) continue;
-      RateLimitPolicy policy;
+      // Kept even when invalid, so routes naming it get no second, misleading error.
+      RateLimitPolicy& policy = out.policies.emplace_back();
       policy.name = entry.key;
       policy.mark = entry.key_mark;
+      auto p = r.mapping(entry.value, yaml_keys<RateLimitPolicy>());
+      if (!p) continue;
       for (auto key : {"key", "rate"}) {
         if (!p->has(key)) r.error(entry.value, std::string("missing key \"") + key + "\"");
       }
@@ -219,7 +204,6 @@ void read_rate_limits(YamlReader& r, const std::optional<Field>& field, Config& 
       assign(r.rate(p->get("rate")), policy.rate);
       policy.burst = policy.rate.count;
       assign(r.integer(p->get("burst"), 1, INT32_MAX), policy.burst);
-      out.policies.push_back(std::move(policy));
     }
   }
   config.rate_limits = std::move(out);
@@ -227,10 +211,10 @@ void read_rate_limits(YamlReader& r, const std::optional<Field>& field, Config& 
 }
 
 void read_cache(YamlReader& r, const std::optional<Field>& field, Config& config) {
-  auto f = r.mapping(field, {"store", "redis", "max_size", "max_object_size"});
+  auto f = r.mapping(field, yaml_keys<CacheConfig>());
   if (!f) return;
   CacheConfig out;
-  assign(r.choice(f->get("store"), {"memory", "redis"}), out.store);
+  assign(r.choice(f->get("store"), kStores), out.store);
   out.redis = read_redis(r, f->get("redis"));
   if (out.store == "redis" && !f->has("redis")) {
     r.error(*f->get("store"), "store: redis needs a redis: {url: redis://host:6379/1} section");
@@ -245,46 +229,13 @@ void read_cache(YamlReader& r, const std::optional<Field>& field, Config& config
   r.not_built("cache", f->self().path);
 }
 
-void read_cors(YamlReader& r, const std::optional<Field>& field, Config& config) {
-  auto f = r.mapping(field, {"allow_origins", "allow_methods", "allow_headers", "expose_headers",
-                             "allow_credentials", "max_age"});
-  if (!f) return;
-  CorsConfig out;
-  if (auto origins = r.list(f->get("allow_origins"), true)) {
-    for (const auto& item : *origins) {
-      auto origin = r.non_empty(item);
-      if (!origin) continue;
-      if (*origin == "*")
-        out.allow_origins.push_back(*origin);
-      else if (auto url = r.url(item, {"https", "http"}))
-        out.allow_origins.push_back(*url);
-    }
-  }
-  if (auto methods = r.list(f->get("allow_methods"), true)) {
-    for (const auto& item : *methods) {
-      auto method = r.non_empty(item);
-      if (!method) continue;
-      std::string upper = upper_ascii(*method);
-      if (is_http_method(upper))
-        out.allow_methods.push_back(upper);
-      else
-        r.error(item, "expected an HTTP method like GET, got " + quoted(*method));
-    }
-  }
-  assign(r.header_names(f->get("allow_headers")), out.allow_headers);
-  assign(r.header_names(f->get("expose_headers")), out.expose_headers);
-  assign(r.boolean(f->get("allow_credentials")), out.allow_credentials);
-  assign(r.duration(f->get("max_age"), true), out.max_age);
-  config.cors = std::move(out);
-}
-
 void read_defaults(YamlReader& r, const std::optional<Field>& field, Config& config) {
-  auto f = r.mapping(field, {"auth", "rate_limit", "cors", "compress", "timeout", "cache"});
+  auto f = r.mapping(field, yaml_keys<DefaultsConfig>());
   if (!f) return;
   DefaultsConfig& out = config.defaults;
   assign(read_auth_names(r, f->get("auth"), config), out.auth);
   out.rate_limit = read_policy_names(r, f->get("rate_limit"), config);
-  out.cors = read_cors_switch(r, f->get("cors"), config);
+  out.cors = filters::cors::read_cors_switch(r, f->get("cors"), config.cors.has_value());
   out.compress = r.boolean(f->get("compress"));
   out.timeout = r.duration(f->get("timeout"));
   out.cache = read_route_cache(r, f->get("cache"));

@@ -135,7 +135,7 @@ bool valid_host_pattern(std::string_view host) {
 // Reads `match:`; returns the params it defines for rewrite and aggregate paths.
 std::vector<std::string> read_match(YamlReader& r, const Field& field, RouteMatch& match) {
   std::vector<std::string> params;
-  auto f = r.mapping(field, {"prefix", "path", "regex", "methods", "host", "headers", "query"});
+  auto f = r.mapping(field, yaml_keys<RouteMatch>());
   if (!f) return params;
   int kinds = f->has("prefix") + f->has("path") + f->has("regex");
   if (kinds != 1) {
@@ -143,8 +143,7 @@ std::vector<std::string> read_match(YamlReader& r, const Field& field, RouteMatc
                                   : "expected only one of prefix, path or regex");
   }
   if (auto prefix = r.non_empty(f->get("prefix")); prefix && kinds == 1) {
-    match.kind = RouteMatch::Kind::Prefix;
-    match.pattern = *prefix;
+    match.prefix = *prefix;
     params.push_back("rest");
     if (prefix->front() != '/') {
       r.error(*f->get("prefix"), "expected a prefix starting with /, got " + quoted(*prefix));
@@ -153,8 +152,7 @@ std::vector<std::string> read_match(YamlReader& r, const Field& field, RouteMatc
     }
   }
   if (auto path = r.non_empty(f->get("path")); path && kinds == 1) {
-    match.kind = RouteMatch::Kind::Path;
-    match.pattern = *path;
+    match.path = *path;
     std::string problem;
     if (auto names = parse_path_template(*path, problem))
       params = std::move(*names);
@@ -162,8 +160,7 @@ std::vector<std::string> read_match(YamlReader& r, const Field& field, RouteMatc
       r.error(*f->get("path"), "invalid path template " + quoted(*path) + ": " + problem);
   }
   if (auto regex = r.non_empty(f->get("regex")); regex && kinds == 1) {
-    match.kind = RouteMatch::Kind::Regex;
-    match.pattern = *regex;
+    match.regex = *regex;
     if (auto problem = compile_problem(*regex, &params)) {
       r.error(*f->get("regex"), "invalid RE2 pattern " + quoted(*regex) + ": " + *problem);
     }
@@ -220,7 +217,7 @@ std::optional<std::string> read_upstream_name(YamlReader& r, const std::optional
 }
 
 std::optional<RespondConfig> read_respond(YamlReader& r, const std::optional<Field>& field) {
-  auto f = r.mapping(field, {"status", "body", "headers"});
+  auto f = r.mapping(field, yaml_keys<RespondConfig>());
   if (!f) return std::nullopt;
   RespondConfig out;
   assign(r.integer(f->get("status"), 100, 599), out.status);
@@ -232,7 +229,7 @@ std::optional<RespondConfig> read_respond(YamlReader& r, const std::optional<Fie
 std::optional<AggregateConfig> read_aggregate(YamlReader& r, const std::optional<Field>& field,
                                               const Config& config,
                                               const std::vector<std::string>& params) {
-  auto f = r.mapping(field, {"timeout", "calls"});
+  auto f = r.mapping(field, yaml_keys<AggregateConfig>());
   if (!f) return std::nullopt;
   AggregateConfig out;
   assign(r.duration(f->get("timeout")), out.timeout);
@@ -242,7 +239,7 @@ std::optional<AggregateConfig> read_aggregate(YamlReader& r, const std::optional
   else if (calls && calls->empty())
     r.error(*f->get("calls"), "expected at least one call");
   for (const auto& entry : calls.value_or(std::vector<Entry>{})) {
-    auto call = r.mapping(entry.value, {"upstream", "path", "optional"});
+    auto call = r.mapping(entry.value, yaml_keys<AggregateCall>());
     if (!call) continue;
     AggregateCall item;
     item.name = entry.key;
@@ -266,7 +263,7 @@ std::optional<AggregateConfig> read_aggregate(YamlReader& r, const std::optional
 
 std::optional<GrpcConfig> read_grpc(YamlReader& r, const std::optional<Field>& field,
                                     const Config& config) {
-  auto f = r.mapping(field, {"upstream", "descriptors", "method", "json_names"});
+  auto f = r.mapping(field, yaml_keys<GrpcConfig>());
   if (!f) return std::nullopt;
   GrpcConfig out;
   for (auto key : {"upstream", "descriptors", "method"}) {
@@ -289,7 +286,7 @@ std::optional<GrpcConfig> read_grpc(YamlReader& r, const std::optional<Field>& f
     else
       r.error(*f->get("method"), "expected package.Service/Method, got " + quoted(*method));
   }
-  assign(r.choice(f->get("json_names"), {"camel", "original"}), out.json_names);
+  assign(r.choice(f->get("json_names"), kJsonNames), out.json_names);
   return out;
 }
 
@@ -301,21 +298,18 @@ bool enables(const std::optional<std::vector<std::string>>& names) {
 void read_websocket(YamlReader& r, const std::optional<Field>& field, RouteConfig& route) {
   if (!field) return;
   if (field->node.IsMap()) {
-    auto f = r.mapping(field, {"idle_timeout"});
+    auto f = r.mapping(field, yaml_keys<WebSocketConfig>());
     if (!f) return;
-    route.websocket = true;
-    assign(r.duration(f->get("idle_timeout")), route.websocket_idle_timeout);
+    route.websocket.enabled = true;
+    assign(r.duration(f->get("idle_timeout")), route.websocket.idle_timeout);
     return;
   }
-  assign(r.boolean(field), route.websocket);
+  assign(r.boolean(field), route.websocket.enabled);
 }
 
 // Returns where the route's name comes from, for duplicate-name errors.
 Field read_route(YamlReader& r, const Field& field, Config& config, RouteConfig& route) {
-  auto f = r.mapping(field, {"name", "match", "upstream", "strip_prefix", "rewrite", "set_headers",
-                             "remove_headers", "response_headers", "auth", "require_roles",
-                             "require_scopes", "rate_limit", "cache", "compress", "timeout", "cors",
-                             "aggregate", "grpc", "respond", "websocket"});
+  auto f = r.mapping(field, yaml_keys<RouteConfig>());
   if (!f) return field;
   std::vector<std::string> params;
   if (auto match = f->get("match"))
@@ -323,7 +317,7 @@ Field read_route(YamlReader& r, const Field& field, Config& config, RouteConfig&
   else
     r.error(f->self(), "missing key \"match\" (prefix, path or regex)");
   assign(r.non_empty(f->get("name")), route.name);
-  if (route.name.empty()) route.name = route.match.pattern;
+  if (route.name.empty()) route.name = route.match.pattern();
 
   std::vector<std::string> actions;
   for (auto key : {"upstream", "respond", "aggregate", "grpc"}) {
@@ -339,18 +333,16 @@ Field read_route(YamlReader& r, const Field& field, Config& config, RouteConfig&
   route.respond = read_respond(r, f->get("respond"));
   route.aggregate = read_aggregate(r, f->get("aggregate"), config, params);
   route.grpc = read_grpc(r, f->get("grpc"), config);
-  route.has_aggregate = route.aggregate.has_value();
-  route.has_grpc = route.grpc.has_value();
   if (route.aggregate) r.not_built("aggregate", f->get("aggregate")->path);
   if (route.grpc) r.not_built("grpc", f->get("grpc")->path);
 
   if (auto strip = r.non_empty(f->get("strip_prefix"))) {
     if (strip->front() != '/') {
       r.error(*f->get("strip_prefix"), "expected a prefix starting with /, got " + quoted(*strip));
-    } else if (route.match.kind == RouteMatch::Kind::Prefix &&
-               route.match.pattern.compare(0, strip->size(), *strip) != 0) {
+    } else if (route.match.kind() == RouteMatch::Kind::Prefix &&
+               route.match.prefix.compare(0, strip->size(), *strip) != 0) {
       r.error(*f->get("strip_prefix"), quoted(*strip) + " is not a prefix of the match prefix " +
-                                           quoted(route.match.pattern) + ", so it never applies");
+                                           quoted(route.match.prefix) + ", so it never applies");
     } else {
       route.strip_prefix = *strip;
     }
@@ -377,7 +369,7 @@ Field read_route(YamlReader& r, const Field& field, Config& config, RouteConfig&
   route.rate_limit = read_policy_names(r, f->get("rate_limit"), config);
   route.cache = read_route_cache(r, f->get("cache"));
   route.compress = r.boolean(f->get("compress"));
-  route.cors = read_cors_switch(r, f->get("cors"), config);
+  route.cors = filters::cors::read_cors_switch(r, f->get("cors"), config.cors.has_value());
   read_websocket(r, f->get("websocket"), route);
 
   // What the route enables itself; what defaults enable is reported once under defaults.
@@ -392,7 +384,6 @@ Field read_route(YamlReader& r, const Field& field, Config& config, RouteConfig&
   if (!route.cors) route.cors = defaults.cors;
   if (!route.timeout) route.timeout = defaults.timeout;
   if (!f->has("cache")) route.cache = defaults.cache;
-  route.has_cache = route.cache.has_value();
 
   bool authenticated = !route.auth.empty() && route.auth.front() != "none";
   for (auto key : {"require_roles", "require_scopes"}) {
@@ -415,7 +406,7 @@ std::optional<std::vector<std::string>> read_auth_names(YamlReader& r,
     return std::nullopt;
   }
   std::vector<std::string_view> known;
-  for (const auto& [name, type] : config.auth_providers) known.push_back(name);
+  for (const auto& [name, provider] : config.auth) known.push_back(name);
   std::vector<std::string> out;
   bool failed = false;
   for (const auto& item : *items) {
@@ -428,7 +419,7 @@ std::optional<std::vector<std::string>> read_auth_names(YamlReader& r,
         failed = true;
       }
       out.push_back(*name);
-    } else if (!config.auth_providers.count(*name)) {
+    } else if (!config.auth.count(*name)) {
       r.error(item, undefined("auth provider", *name, known));
       failed = true;
     } else {
@@ -444,8 +435,10 @@ std::optional<std::vector<std::string>> read_policy_names(YamlReader& r,
                                                           const Config& config) {
   auto items = r.list(field, true);
   if (!items) return std::nullopt;
-  std::vector<std::string_view> known(config.rate_limit_policies.begin(),
-                                      config.rate_limit_policies.end());
+  std::vector<std::string_view> known;
+  if (config.rate_limits) {
+    for (const auto& policy : config.rate_limits->policies) known.push_back(policy.name);
+  }
   std::vector<std::string> out;
   bool failed = false;
   for (const auto& item : *items) {
@@ -464,23 +457,13 @@ std::optional<std::vector<std::string>> read_policy_names(YamlReader& r,
 }
 
 std::optional<RouteCacheConfig> read_route_cache(YamlReader& r, const std::optional<Field>& field) {
-  auto f = r.mapping(field, {"ttl", "vary"});
+  auto f = r.mapping(field, yaml_keys<RouteCacheConfig>());
   if (!f) return std::nullopt;
   RouteCacheConfig out;
   if (!f->has("ttl")) r.error(f->self(), "missing key \"ttl\" (how long entries live, like 30s)");
   assign(r.duration(f->get("ttl")), out.ttl);
   assign(r.header_names(f->get("vary")), out.vary);
   return out;
-}
-
-std::optional<bool> read_cors_switch(YamlReader& r, const std::optional<Field>& field,
-                                     const Config& config) {
-  auto on = r.boolean(field);
-  if (on.value_or(false) && !config.cors) {
-    r.error(*field, "cors: true applies the top-level cors policy, but there is no cors section");
-    return std::nullopt;
-  }
-  return on;
 }
 
 void read_routes(YamlReader& r, const std::optional<Field>& field, Config& config) {

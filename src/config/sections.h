@@ -1,4 +1,5 @@
-// Internal to the config loader: one reader per top-level section of portico.yaml.
+// Internal to the config loader: one reader per top-level section of portico.yaml (a feature
+// whose config lives in its own folder brings its reader along: filters/cors/cors_config.h).
 // Sections are read in dependency order (upstreams, auth and rate_limits before the routes
 // that name them), whatever order the file uses; errors are sorted by position at the end.
 //
@@ -23,7 +24,6 @@ void read_upstreams(YamlReader& reader, const std::optional<Field>& field, Confi
 void read_auth(YamlReader& reader, const std::optional<Field>& field, Config& config);
 void read_rate_limits(YamlReader& reader, const std::optional<Field>& field, Config& config);
 void read_cache(YamlReader& reader, const std::optional<Field>& field, Config& config);
-void read_cors(YamlReader& reader, const std::optional<Field>& field, Config& config);
 void read_defaults(YamlReader& reader, const std::optional<Field>& field, Config& config);
 void read_routes(YamlReader& reader, const std::optional<Field>& field, Config& config);
 
@@ -36,8 +36,5 @@ std::optional<std::vector<std::string>> read_policy_names(YamlReader& reader,
                                                           const Config& config);
 std::optional<RouteCacheConfig> read_route_cache(YamlReader& reader,
                                                  const std::optional<Field>& field);
-// `cors: true` needs the top-level policy it refers to.
-std::optional<bool> read_cors_switch(YamlReader& reader, const std::optional<Field>& field,
-                                     const Config& config);
 
 }  // namespace portico::config

@@ -66,7 +66,7 @@ void read_targets(YamlReader& r, const Fields& f, UpstreamConfig& upstream) {
     std::optional<Field> url_field = item;
     std::uint32_t weight = 1;
     if (item.node.IsMap()) {
-      auto target = r.mapping(item, {"url", "weight"});
+      auto target = r.mapping(item, yaml_keys<Target>());
       if (!target) continue;
       url_field = target->get("url");
       if (!url_field) {
@@ -100,7 +100,7 @@ bool valid_hash_key(std::string_view key) {
 }
 
 void read_timeouts(YamlReader& r, const std::optional<Field>& field, UpstreamTimeouts& timeouts) {
-  auto f = r.mapping(field, {"connect", "request", "idle"});
+  auto f = r.mapping(field, yaml_keys<UpstreamTimeouts>());
   if (!f) return;
   assign(r.duration(f->get("connect")), timeouts.connect);
   assign(r.duration(f->get("request")), timeouts.request);
@@ -108,7 +108,7 @@ void read_timeouts(YamlReader& r, const std::optional<Field>& field, UpstreamTim
 }
 
 std::optional<RetryConfig> read_retries(YamlReader& r, const std::optional<Field>& field) {
-  auto f = r.mapping(field, {"attempts", "on", "backoff", "budget", "methods"});
+  auto f = r.mapping(field, yaml_keys<RetryConfig>());
   if (!f) return std::nullopt;
   RetryConfig out;
   out.on = {"connect_failure", "reset", "502", "503", "504"};
@@ -147,8 +147,7 @@ std::optional<RetryConfig> read_retries(YamlReader& r, const std::optional<Field
 
 std::optional<CircuitBreakerConfig> read_circuit_breaker(YamlReader& r,
                                                          const std::optional<Field>& field) {
-  auto f = r.mapping(field, {"consecutive_failures", "failure_rate", "window", "min_requests",
-                             "open_for", "half_open_requests", "max_requests"});
+  auto f = r.mapping(field, yaml_keys<CircuitBreakerConfig>());
   if (!f) return std::nullopt;
   CircuitBreakerConfig out;
   assign(r.integer(f->get("consecutive_failures"), 1, 1000000), out.consecutive_failures);
@@ -166,11 +165,10 @@ std::optional<CircuitBreakerConfig> read_circuit_breaker(YamlReader& r,
 
 std::optional<HealthCheckConfig> read_health_check(YamlReader& r,
                                                    const std::optional<Field>& field) {
-  auto f =
-      r.mapping(field, {"type", "path", "interval", "timeout", "healthy_after", "unhealthy_after"});
+  auto f = r.mapping(field, yaml_keys<HealthCheckConfig>());
   if (!f) return std::nullopt;
   HealthCheckConfig out;
-  assign(r.choice(f->get("type"), {"http", "tcp"}), out.type);
+  assign(r.choice(f->get("type"), kHealthCheckTypes), out.type);
   if (auto path = r.non_empty(f->get("path"))) {
     if (path->front() == '/')
       out.path = *path;
@@ -186,7 +184,7 @@ std::optional<HealthCheckConfig> read_health_check(YamlReader& r,
 
 std::optional<OutlierDetectionConfig> read_outlier_detection(YamlReader& r,
                                                              const std::optional<Field>& field) {
-  auto f = r.mapping(field, {"consecutive_failures", "eject_for", "max_ejected"});
+  auto f = r.mapping(field, yaml_keys<OutlierDetectionConfig>());
   if (!f) return std::nullopt;
   OutlierDetectionConfig out;
   assign(r.integer(f->get("consecutive_failures"), 1, 1000000), out.consecutive_failures);
@@ -196,7 +194,7 @@ std::optional<OutlierDetectionConfig> read_outlier_detection(YamlReader& r,
 }
 
 void read_tls(YamlReader& r, const std::optional<Field>& field, UpstreamConfig& upstream) {
-  auto f = r.mapping(field, {"ca", "verify", "server_name", "cert", "key"});
+  auto f = r.mapping(field, yaml_keys<UpstreamTlsConfig>());
   if (!f) return;
   auto& tls = upstream.tls;
   // Files are checked here too, so that the error points at the line; their contents are
@@ -222,20 +220,14 @@ void read_tls(YamlReader& r, const std::optional<Field>& field, UpstreamConfig& 
 }
 
 void read_upstream(YamlReader& r, const Field& field, UpstreamConfig& upstream) {
-  auto f = r.mapping(field, {"targets", "protocol", "balance", "hash_key", "timeouts",
-                             "max_connections", "dns_refresh", "retries", "circuit_breaker",
-                             "health_check", "outlier_detection", "tls"});
+  auto f = r.mapping(field, yaml_keys<UpstreamConfig>());
   if (!f) return;
   read_targets(r, *f, upstream);
-  if (auto protocol = r.choice(f->get("protocol"), {"http1", "http2", "grpc"})) {
+  if (auto protocol = r.choice(f->get("protocol"), kProtocols)) {
     upstream.protocol = *protocol;
     if (*protocol != "http1") r.not_built("protocol " + *protocol, f->get("protocol")->path);
   }
-  auto balance = r.choice(f->get("balance"),
-                          {"round_robin", "least_connections", "random", "consistent_hash"});
-  if (balance) {
-    upstream.balance = *balance;
-  }
+  assign(r.choice(f->get("balance"), kBalancers), upstream.balance);
   if (auto hash_key = r.non_empty(f->get("hash_key"))) {
     if (!valid_hash_key(*hash_key)) {
       r.error(*f->get("hash_key"),

@@ -226,6 +226,24 @@ std::optional<Field> Fields::get(std::string_view key) const {
   return std::nullopt;
 }
 
+std::string ConfigError::to_string() const {
+  std::string out;
+  if (!file.empty()) out += file;
+  if (mark.line > 0) {
+    out += ':';
+    out += std::to_string(mark.line);
+    out += ':';
+    out += std::to_string(mark.column);
+  }
+  if (!out.empty()) out += ": ";
+  if (!key_path.empty()) {
+    out += key_path;
+    out += ": ";
+  }
+  out += message;
+  return out;
+}
+
 YamlReader::YamlReader(std::string file, const EnvLookup& env)
     : file_(std::move(file)), env_(env) {}
 
@@ -252,7 +270,7 @@ Field YamlReader::root(const YAML::Node& node) const {
 }
 
 std::optional<Fields> YamlReader::mapping(const std::optional<Field>& field,
-                                          std::initializer_list<std::string_view> known) {
+                                          std::span<const std::string_view> known) {
   if (!field) return std::nullopt;
   Fields fields;
   fields.self_ = *field;
@@ -261,7 +279,7 @@ std::optional<Fields> YamlReader::mapping(const std::optional<Field>& field,
     error(*field, "expected a mapping, got " + kind_of(field->node));
     return std::nullopt;
   }
-  std::vector<std::string_view> names(known);
+  std::vector<std::string_view> names(known.begin(), known.end());
   std::map<std::string, Mark> seen;
   for (const auto& item : field->node) {
     Mark key_mark = mark_or(item.first, field->mark);
@@ -468,10 +486,10 @@ std::optional<core::Rate> YamlReader::rate(const std::optional<Field>& field) {
 }
 
 std::optional<std::string> YamlReader::choice(const std::optional<Field>& field,
-                                              std::initializer_list<std::string_view> choices) {
+                                              std::span<const std::string_view> choices) {
   auto value = text(field);
   if (!value) return std::nullopt;
-  std::vector<std::string_view> names(choices);
+  std::vector<std::string_view> names(choices.begin(), choices.end());
   if (std::find(names.begin(), names.end(), *value) != names.end()) return value;
   std::string suggestion = nearest(*value, names);
   error(*field, "expected one of " + join(names, " | ") + ", got " + got(*value) +

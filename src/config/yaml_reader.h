@@ -8,13 +8,14 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-#include "config/config.h"
-#include "config/config_loader.h"
+#include "config/config_types.h"
+#include "config/describe.h"
 #include "core/units.h"
 
 namespace portico::config {
@@ -62,8 +63,13 @@ class YamlReader {
   Field root(const YAML::Node& node) const;
 
   // Null reads as an empty mapping / list: `admin:` alone means "all defaults".
+  // `known`: yaml_keys<T>() for a described struct T.
   std::optional<Fields> mapping(const std::optional<Field>& field,
-                                std::initializer_list<std::string_view> known);
+                                std::span<const std::string_view> known);
+  std::optional<Fields> mapping(const std::optional<Field>& field,
+                                std::initializer_list<std::string_view> known) {
+    return mapping(field, std::span(known.begin(), known.size()));
+  }
   std::optional<std::vector<Entry>> entries(const std::optional<Field>& field);
   // `scalar_ok`: a single scalar stands for a list of one.
   std::optional<std::vector<Field>> list(const std::optional<Field>& field, bool scalar_ok = false);
@@ -79,7 +85,11 @@ class YamlReader {
   std::optional<double> percent(const std::optional<Field>& field);
   std::optional<core::Rate> rate(const std::optional<Field>& field);
   std::optional<std::string> choice(const std::optional<Field>& field,
-                                    std::initializer_list<std::string_view> choices);
+                                    std::span<const std::string_view> choices);
+  std::optional<std::string> choice(const std::optional<Field>& field,
+                                    std::initializer_list<std::string_view> choices) {
+    return choice(field, std::span(choices.begin(), choices.size()));
+  }
   std::optional<Endpoint> endpoint(const std::optional<Field>& field);
   std::optional<std::string> header_name(const std::optional<Field>& field);
   // A URL whose scheme is one of `schemes` and which names a host.

@@ -366,7 +366,7 @@ json::value Gateway::routes_json() {
   for (const auto& route : runtime->routes) {
     const auto& c = *route.config;
     json::object match;
-    match[kinds[static_cast<int>(c.match.kind)]] = c.match.pattern;
+    match[kinds[static_cast<int>(c.match.kind())]] = c.match.pattern();
     if (!c.match.methods.empty()) match["methods"] = json::value_from(c.match.methods);
     if (!c.match.host.empty()) match["host"] = c.match.host;
     json::object entry;

@@ -29,8 +29,8 @@ actions::proxy::ProxyRoute proxy_route(const config::Config& config,
   compiled.remove_headers = route.remove_headers;
   compiled.response_headers = route.response_headers;
   compiled.timeout = route.timeout;
-  compiled.websocket = route.websocket;
-  compiled.websocket_idle_timeout = route.websocket_idle_timeout;
+  compiled.websocket = route.websocket.enabled;
+  compiled.websocket_idle_timeout = route.websocket.idle_timeout;
   // Headers the gateway sets from a verified token must not arrive from the client.
   for (const auto& name : route.auth)
     if (auto it = config.auth.find(name); it != config.auth.end())
@@ -93,8 +93,8 @@ const filters::FilterChain* previous_filters(const CompileServices& services,
 }
 
 std::string not_implemented_reason(const config::RouteConfig& route) {
-  if (route.has_aggregate) return "aggregate routes are not built yet";
-  if (route.has_grpc) return "grpc transcoding is not built yet";
+  if (route.aggregate) return "aggregate routes are not built yet";
+  if (route.grpc) return "grpc transcoding is not built yet";
   return {};
 }
 
@@ -219,16 +219,16 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
     runtime->routes.push_back(std::move(compiled));
   }
   const auto& server = config->server;
-  if (!server.tls_certificates.empty()) {
+  if (server.tls) {
     if (services.keep_auth_providers && services.previous && services.previous->tls_server) {
       runtime->tls_server = services.previous->tls_server;  // same config: same files
     } else {
       net::TlsServerOptions tls;
-      for (const auto& certificate : server.tls_certificates)
+      for (const auto& certificate : server.tls->certificates)
         tls.certificates.push_back({certificate.cert, certificate.key});
-      tls.tls13_only = server.tls_min_version == "1.3";
-      tls.client_ca_file = server.tls_client_ca;
-      tls.client_cert_required = server.tls_client_auth != "optional";
+      tls.tls13_only = server.tls->min_version == "1.3";
+      tls.client_ca_file = server.tls->client_ca;
+      tls.client_cert_required = server.tls->client_auth != "optional";
       runtime->tls_server = std::make_shared<net::TlsServerContext>(tls);
     }
   }

@@ -167,7 +167,7 @@ const CompiledRoute* Session::route() {
 bool Session::is_exact_health_route() const {
   if (match_.status != routing::MatchStatus::Matched) return false;
   const auto& c = *runtime_->routes[match_.route_index].config;
-  return c.match.kind == config::RouteMatch::Kind::Path && c.match.pattern == "/health";
+  return c.match.path == "/health";
 }
 
 // A CORS preflight asks about the method it names, not OPTIONS: on a route whose `methods`

@@ -106,7 +106,7 @@ void decode_into(std::string_view encoded, std::string& out) {
 }
 
 std::string route_label(const config::RouteConfig& route) {
-  return "route '" + (route.name.empty() ? route.match.pattern : route.name) + "'";
+  return "route '" + (route.name.empty() ? route.match.pattern() : route.name) + "'";
 }
 
 std::unique_ptr<RE2> compile_regex(const std::string& pattern, const std::string& what) {
@@ -481,17 +481,17 @@ Router::Router(const std::vector<config::RouteConfig>& routes) : table_(std::mak
     const std::string label = route_label(config);
     CompiledRoute r;
     r.index = index;
-    r.kind = m.kind;
+    r.kind = m.kind();
     std::size_t param_count = 0;
-    if (m.kind == RouteMatch::Kind::Regex) {
-      r.path_re = compile_regex(m.pattern, label);
+    if (m.kind() == RouteMatch::Kind::Regex) {
+      r.path_re = compile_regex(m.pattern(), label);
       for (const auto& [name, group] : r.path_re->NamedCapturingGroups())
         r.re_groups.emplace_back(group, name);
       std::sort(r.re_groups.begin(), r.re_groups.end());
       param_count = r.re_groups.size();
     } else {
-      r.segments = parse_segments(m.pattern, m.kind == RouteMatch::Kind::Path, label);
-      if (m.kind == RouteMatch::Kind::Prefix) {
+      r.segments = parse_segments(m.pattern(), m.kind() == RouteMatch::Kind::Path, label);
+      if (m.kind() == RouteMatch::Kind::Prefix) {
         // Whole segments: "/api/" means the same prefix as "/api", and "/" is every path.
         if (!r.segments.empty() && r.segments.back().text.empty()) r.segments.pop_back();
         param_count = 1;  // rest

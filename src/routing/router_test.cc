@@ -24,8 +24,10 @@ RouteConfig route(std::string name, Kind kind, std::string pattern,
                   std::vector<std::string> methods = {}) {
   RouteConfig r;
   r.name = std::move(name);
-  r.match.kind = kind;
-  r.match.pattern = std::move(pattern);
+  auto& field = kind == Kind::Path    ? r.match.path
+                : kind == Kind::Regex ? r.match.regex
+                                      : r.match.prefix;
+  field = std::move(pattern);
   r.match.methods = std::move(methods);
   return r;
 }

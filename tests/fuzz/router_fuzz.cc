@@ -22,8 +22,10 @@ using Kind = config::RouteMatch::Kind;
 RouteConfig route(Kind kind, std::string pattern, std::vector<std::string> methods = {}) {
   RouteConfig r;
   r.name = pattern;
-  r.match.kind = kind;
-  r.match.pattern = std::move(pattern);
+  auto& field = kind == Kind::Path    ? r.match.path
+                : kind == Kind::Regex ? r.match.regex
+                                      : r.match.prefix;
+  field = std::move(pattern);
   r.match.methods = std::move(methods);
   return r;
 }

@@ -27,7 +27,7 @@ bool is_preflight(const core::RequestHead& head) {
 
 }  // namespace
 
-CorsFilter::CorsFilter(const config::CorsConfig& config)
+CorsFilter::CorsFilter(const CorsConfig& config)
     : origins_(config.allow_origins),
       methods_(config.allow_methods),
       headers_(config.allow_headers),

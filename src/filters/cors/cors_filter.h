@@ -7,14 +7,14 @@
 #include <string>
 #include <vector>
 
-#include "config/config.h"
+#include "filters/cors/cors_config.h"
 #include "proxy/filter.h"
 
 namespace portico::filters::cors {
 
 class CorsFilter final : public proxy::Filter {
  public:
-  explicit CorsFilter(const config::CorsConfig& config);
+  explicit CorsFilter(const CorsConfig& config);
 
   std::string_view name() const override { return "cors"; }
   proxy::Next on_request(proxy::RequestContext& ctx) const override;

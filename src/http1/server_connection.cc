@@ -201,10 +201,14 @@ Task<ServerConnection::After> ServerConnection::read_head() {
   for (;;) {
     boost::system::error_code ec;
     if (buffer_->size() > 0) {
+      const char* start = buffer_->read_ptr();
       auto n = rq_->parser->put(asio::buffer(buffer_->read_ptr(), buffer_->size()), ec);
       buffer_->begin += n;
       bytes_in_ += n;
-      if (!ec && rq_->parser->is_header_done()) break;
+      if (!ec && rq_->parser->is_header_done()) {
+        rq_->head_bytes = std::string_view(start, n);
+        break;
+      }
     } else {
       ec = http::error::need_more;
     }
@@ -247,21 +251,40 @@ Task<ServerConnection::After> ServerConnection::serve_request() {
 
   auto after = co_await read_head();
   if (after == After::Abort) co_return after;
-  if (rq_->refusal.status != 0)
+  if (rq_->refusal.status != 0) {
+    // After a request the gateway could not read, the connection cannot be trusted to be at
+    // the start of the next one.
+    close_after_ = true;
     co_return co_await handler_.refuse(*this, rq_->refusal.status, rq_->refusal.tag) ? After::Close
                                                                                      : After::Abort;
-  // The request line outlives the read buffer (which body streaming reuses): own it.
-  rq_->method.assign(rq_->head.method);
-  rq_->target.assign(rq_->head.target);
-  rq_->head.method = rq_->method;
-  rq_->head.target = rq_->target;
-  rq_->head.raw_path = std::string_view(rq_->target).substr(0, rq_->head.raw_path.size());
-  if (rq_->head.has_query)
-    rq_->head.query = std::string_view(rq_->target).substr(rq_->head.raw_path.size() + 1);
+  }
+  own_head();
   if (!rq_->parser->keep_alive()) close_after_ = true;
 
   if (!co_await handler_.serve(*this)) co_return After::Abort;
   co_return close_after_ ? After::Close : After::KeepAlive;
+}
+
+void ServerConnection::own_head() {
+  // The head's views point into the read buffer, which streaming the body compacts over: copy
+  // the head once and point the views at the copy, so filters can read it to the end.
+  auto& rq = *rq_;
+  const char* from = rq.head_bytes.data();
+  rq.head_copy.assign(rq.head_bytes);
+  const char* to = rq.head_copy.data();
+  auto moved = [&](std::string_view view) {
+    if (view.empty()) return std::string_view(to, 0);
+    return std::string_view(to + (view.data() - from), view.size());
+  };
+  auto& head = rq.head;
+  head.method = moved(head.method);
+  head.target = moved(head.target);
+  head.raw_path = moved(head.raw_path);
+  head.query = moved(head.query);
+  for (auto& field : head.fields) {
+    field.name = moved(field.name);
+    field.value = moved(field.value);
+  }
 }
 
 bool ServerConnection::settle_request_body() {
@@ -300,10 +323,6 @@ Task<bool> ServerConnection::write_to_client(asio::const_buffer bytes) {
 
 void ServerConnection::Writer::start(core::ResponseHead& head) {
   auto& c = c_;
-  // After a request the gateway could not read, the connection cannot be trusted to be at
-  // the start of the next one.
-  const int status = head.status;
-  if (status == 400 || status == 408 || status == 413 || status == 431) c.close_after_ = true;
   bool closing = c.close_after_ || !c.settle_request_body();
   c.rq_->out.clear();
   c.rq_->encoder.encode_head(head, c.rq_->head.version, c.rq_->head.method == "HEAD", closing,

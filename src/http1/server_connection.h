@@ -67,6 +67,7 @@ class ServerConnection final : private proxy::RequestStream {
   proxy::RequestBody& body() override { return body_source_; }
   proxy::ResponseWriter& writer() override { return writer_; }
   const proxy::ConnectionFacts& connection() const override { return facts_; }
+  void close_after() override { close_after_ = true; }
   std::uint64_t bytes_in() const override { return bytes_in_; }
   std::uint64_t bytes_out() const override { return bytes_out_; }
 
@@ -83,6 +84,7 @@ class ServerConnection final : private proxy::RequestStream {
   // True when the request's body has been read in full (from what is buffered, if need be):
   // the connection can carry another request after the answer.
   bool settle_request_body();
+  void own_head();  // the head's views move from the read buffer to a copy of their own
   Task<> lingering_close();
   Task<> send_close_notify(std::chrono::milliseconds wait);
   template <class MutableBuffer>
@@ -151,9 +153,9 @@ class ServerConnection final : private proxy::RequestStream {
     std::string_view tag;
   };
   struct RequestState {
-    core::RequestHead head;
-    std::string method;  // owned copies of the request line; head views them
-    std::string target;
+    core::RequestHead head;       // views into head_copy once the head is read
+    std::string_view head_bytes;  // where the head was in the read buffer
+    std::string head_copy;
     core::BodyPieces body;
     std::optional<RequestParser> parser;
     Refusal refusal;  // how to answer a head that could not be read

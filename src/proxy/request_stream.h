@@ -34,6 +34,9 @@ class RequestStream {
   // filters in front of it).
   virtual ResponseWriter& writer() = 0;
   virtual const ConnectionFacts& connection() const = 0;
+  // The connection carries no request after this one (its bytes cannot be trusted to be at
+  // the start of the next: a path the gateway refused, say).
+  virtual void close_after() = 0;
   virtual std::uint64_t bytes_in() const = 0;   // of this request, as received
   virtual std::uint64_t bytes_out() const = 0;  // of its answer, as sent
 };

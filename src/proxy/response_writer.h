@@ -28,6 +28,9 @@ class ResponseWriter {
   // Body bytes (views valid until this returns); `last` ends the answer. False when the
   // client is gone: the action stops.
   virtual boost::asio::awaitable<bool> write(const BodyPieces& body, bool last) = 0;
+  // False once the rest of the body would be thrown away (a filter answered instead): an
+  // action can stop reading its source.
+  virtual bool wants_body() const { return true; }
   // The upstream switched protocols (101 to a WebSocket upgrade): the head goes to the client
   // and the connection becomes a two-way byte relay with `upstream` until either side closes
   // or both are silent for `idle_timeout`. False when the codec cannot relay (HTTP/2 without

@@ -20,6 +20,7 @@ Task<bool> Session::serve(RequestStream& request) {
   prepare();  // request id, forwarded headers, client ip
   std::string_view problem;
   if (!normalize_path(problem)) {
+    request.close_after();
     set_reply(400, problem, "bad_path");
     bool ok = co_await send_reply();
     complete(nullptr);
@@ -253,7 +254,9 @@ std::string_view Session::reply_head(const LocalReply& reply) {
       break;
   }
   for (const auto& [name, value] : reply.headers) head.add(name, value);
-  head.content_length = body.size();
+  // A 304 without a body of its own says nothing of the length of what it stands for.
+  if (!(reply.status == 304 && reply.body_kind == LocalReply::Body::Empty))
+    head.content_length = body.size();
   return body;
 }
 

@@ -79,6 +79,8 @@ class Session final : public RequestHandler {
     }
     void start(core::ResponseHead& head) override;
     Task<bool> write(const BodyPieces& body, bool last) override;
+    // A replacement goes out with the first write; after it nothing more is wanted.
+    bool wants_body() const override { return !replacement_sent_; }
     Task<bool> switch_protocols(core::ResponseHead& head, net::ByteStream& upstream,
                                 std::chrono::milliseconds idle_timeout) override;
 

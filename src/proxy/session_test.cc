@@ -84,10 +84,12 @@ class FakeStream final : public RequestStream {
   RequestBody& body() override { return body_; }
   ResponseWriter& writer() override { return writer_; }
   const ConnectionFacts& connection() const override { return facts_; }
+  void close_after() override { closing = true; }
   std::uint64_t bytes_in() const override { return 0; }
   std::uint64_t bytes_out() const override { return writer_.body.size(); }
 
   RecordingWriter writer_;
+  bool closing = false;
 
  private:
   core::RequestHead head_;
@@ -221,6 +223,23 @@ struct CountingFilter final : Filter {
   mutable std::vector<int> statuses;
 };
 
+// Streams ten pieces, as long as the writer wants them.
+struct StreamingAction final : Action {
+  std::string_view name() const override { return "streaming"; }
+  boost::asio::awaitable<Outcome> run(RequestContext& ctx, ResponseWriter& writer) const override {
+    ctx.response.status = 200;
+    writer.start(ctx.response);
+    for (int i = 0; i < 10 && writer.wants_body(); ++i) {
+      ++pieces_sent;
+      BodyPieces piece;
+      piece.add("piece;");
+      if (!co_await writer.write(piece, i == 9)) co_return Outcome::Broken;
+    }
+    co_return Outcome::Answered;
+  }
+  mutable int pieces_sent = 0;
+};
+
 // An action that fails in the way it is told.
 struct FailingAction final : Action {
   explicit FailingAction(Outcome outcome) : outcome_(outcome) {}
@@ -313,6 +332,18 @@ TEST(Session, OnResponseReplacesTheActionsAnswer) {
   EXPECT_TRUE(w.ended);
 }
 
+TEST(Session, AReplacedAnswerStopsTheActionsBody) {
+  Harness harness(config_yaml);
+  auto streaming = std::make_shared<StreamingAction>();
+  harness.route(1).filters = {std::make_shared<ReplacingFilter>()};
+  harness.route(1).action = streaming;
+  Session session(harness);
+  FakeStream stream("GET", "/api/x");
+  EXPECT_TRUE(harness.serve(session, stream));
+  EXPECT_EQ(stream.writer_.body, "maintenance");
+  EXPECT_EQ(streaming->pieces_sent, 1);  // told after the first piece that no more is wanted
+}
+
 TEST(Session, AnActionsReplyIsSentAsTheGatewaysError) {
   Harness harness(config_yaml);
   auto counting = std::make_shared<CountingFilter>();
@@ -346,6 +377,7 @@ TEST(Session, ABadPathIsRefusedBeforeRouting) {
   EXPECT_TRUE(harness.serve(session, stream));
   EXPECT_EQ(stream.writer_.status, 400);
   EXPECT_NE(stream.writer_.body.find("climbs above the root"), std::string::npos);
+  EXPECT_TRUE(stream.closing);
 }
 
 TEST(Session, AClientRequestIdIsKeptAndForwardingUsesThePeer) {

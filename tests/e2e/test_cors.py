@@ -33,6 +33,7 @@ ROUTES = """
 - {name: cors, match: {prefix: /cors}, upstream: up, rewrite: /echo, cors: true}
 - {name: secure, match: {prefix: /secure}, upstream: up, rewrite: /echo, cors: true, auth: users-jwt}
 - {name: plain, match: {prefix: /plain}, upstream: up, rewrite: /echo}
+- {name: cors-upload, match: {prefix: /cors-upload}, upstream: up, rewrite: /upload, cors: true}
 """
 
 
@@ -164,6 +165,17 @@ def test_actual_request_from_an_allowed_origin(gw, up, method):
     assert "x-correlation-id" in items(r.headers.get("Access-Control-Expose-Headers"))
     assert r.headers.get("Access-Control-Allow-Credentials") == "true"
     assert traffic.count() == 1
+
+
+def test_cors_headers_survive_a_body_streamed_past_the_first_read(gw):
+    """A body larger than the gateway's read buffer streams through it, reusing the buffer the
+    request head arrived in: the response filters still see the request's Origin."""
+    body = b"x" * (4 << 20)
+    r = requests.post(gw.url + "/cors-upload", headers={"Origin": ORIGIN}, data=body, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json()["bytes"] == len(body)
+    assert r.headers.get("Access-Control-Allow-Origin") == ORIGIN
+    assert "origin" in items(r.headers.get("Vary"))
 
 
 @pytest.mark.parametrize("origin", ["https://evil.example", "https://app.example.evil.test",

@@ -188,6 +188,20 @@ def test_client_keepalive_many_requests_one_connection(gw):
             assert r.json()["query"] == "n=%d" % i
 
 
+@pytest.mark.parametrize("code", [400, 404, 408, 413, 431, 500])
+def test_an_upstreams_error_status_keeps_the_client_connection(gw, code):
+    """Only a request the gateway itself could not read closes the connection; an upstream
+    answering 4xx or 5xx is an ordinary answer, and the next request follows on the same one."""
+    with pt.connect(gw.port) as s:
+        reader = pt.RawReader(s)
+        s.sendall(b"GET /status/%d HTTP/1.1\r\nHost: t\r\n\r\n" % code)
+        r = reader.read_response()
+        assert r.status == code
+        assert (r.header("Connection") or "").lower() != "close"
+        s.sendall(b"GET /echo?n=after HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert reader.read_response().json()["query"] == "n=after"
+
+
 def test_pipelined_requests_answered_in_order(gw):
     with pt.connect(gw.port) as s:
         s.sendall(b"GET /slow?ms=300&n=1 HTTP/1.1\r\nHost: t\r\n\r\n"

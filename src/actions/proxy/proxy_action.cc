@@ -239,6 +239,7 @@ Task<Outcome> ProxyAction::run_attempts(RequestContext& ctx, ResponseWriter& wri
     bool relayed =
         co_await writer.switch_protocols(ctx.response, exchange, route_.websocket_idle_timeout);
     exchange.finish(false);
+    ctx.response.fields.clear();
     if (!relayed)
       co_return reply(ctx, 502, "the client connection cannot switch protocols",
                       "upstream_malformed");
@@ -371,7 +372,7 @@ Task<Outcome> ProxyAction::relay_response(RequestContext& ctx, ResponseWriter& w
   const auto* body = &exchange.buffered_body();
   bool upstream_ok = !exchange.body_failed();
   bool client_ok = co_await writer.write(*body, exchange.body_done());
-  while (client_ok && upstream_ok && !exchange.body_done()) {
+  while (client_ok && upstream_ok && !exchange.body_done() && writer.wants_body()) {
     body = co_await exchange.read_body(s.request_timeout);
     if (exchange.body_failed()) {
       upstream_ok = false;
@@ -379,8 +380,12 @@ Task<Outcome> ProxyAction::relay_response(RequestContext& ctx, ResponseWriter& w
     }
     client_ok = co_await writer.write(*body, exchange.body_done());
   }
-  // Reused only when the whole request went and the whole answer came.
+  // Reused only when the whole request went and the whole answer came (a body nobody wants
+  // any more is not read to its end: the connection closes instead).
   exchange.finish(upstream_ok && ctx.body->complete());
+  // The head's views pointed into the exchange's buffer, which is gone.
+  ctx.response.fields.clear();
+  if (!writer.wants_body()) co_return client_ok ? Outcome::Answered : Outcome::Broken;
   if (!upstream_ok) ctx.error_tag = "upstream_body_incomplete";
   // Once any response byte reached the client, a broken exchange can only be signalled by
   // closing the connection.

@@ -272,7 +272,9 @@ Task<bool> Session::send_reply() {
 
 void Session::FilteredWriter::stamp(core::ResponseHead& head) {
   auto& s = s_;
-  head.set(s.runtime_->config->server.request_id_header, s.request_id_);
+  // Added, not set: whoever made the head left the request id out (the proxy drops the
+  // upstream's; local replies and respond routes never carry one).
+  head.add(s.runtime_->config->server.request_id_header, s.request_id_);
   s.ctx_.status = s.status_ = head.status;
 }
 

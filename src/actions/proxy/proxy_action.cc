@@ -234,8 +234,8 @@ Task<Outcome> ProxyAction::run_attempts(RequestContext& ctx, ResponseWriter& wri
       exchange.finish(false);
       co_return reply(ctx, 502, "the upstream switched protocols unasked", "upstream_malformed");
     }
-    core::remove_hop_by_hop(ctx.response.fields);
-    for (const auto& [name, value] : route_.response_headers) ctx.response.set(name, value);
+    prepare_response_head(ctx, ctx.response, true, std::nullopt);
+    ctx.response.keep_framing = false;
     bool relayed =
         co_await writer.switch_protocols(ctx.response, exchange, route_.websocket_idle_timeout);
     exchange.finish(false);
@@ -346,17 +346,24 @@ Task<ExchangeError> ProxyAction::send_request(RequestContext& ctx, Scratch& s,
   co_return ExchangeError::None;
 }
 
-void ProxyAction::prepare_response_head(core::ResponseHead& head, bool bodyless,
-                                        std::optional<std::uint64_t> length) const {
+void ProxyAction::prepare_response_head(const RequestContext& ctx, core::ResponseHead& head,
+                                        bool bodyless, std::optional<std::uint64_t> length) const {
   core::remove_hop_by_hop(head.fields);
-  // The codec writes the framing anew; an answer without a body keeps the upstream's length.
-  if (!bodyless) {
-    head.remove("content-length");
-    head.content_length = length;
-  } else {
+  // One pass drops what the gateway writes itself: the framing (the codec writes it anew; an
+  // answer without a body keeps the upstream's length), the request id (the session stamps
+  // its own) and the fields the route's response_headers replace.
+  std::erase_if(head.fields, [&](const core::HeaderField& f) {
+    if (!bodyless && core::iequals(f.name, "content-length")) return true;
+    if (core::iequals(f.name, ctx.request_id_header)) return true;
+    for (const auto& [name, value] : route_.response_headers)
+      if (core::iequals(f.name, name)) return true;
+    return false;
+  });
+  if (bodyless)
     head.keep_framing = true;
-  }
-  for (const auto& [name, value] : route_.response_headers) head.set(name, value);
+  else
+    head.content_length = length;
+  for (const auto& [name, value] : route_.response_headers) head.add(name, value);
 }
 
 Task<Outcome> ProxyAction::relay_response(RequestContext& ctx, ResponseWriter& writer,
@@ -366,7 +373,7 @@ Task<Outcome> ProxyAction::relay_response(RequestContext& ctx, ResponseWriter& w
   const bool bodyless = ctx.head->method == "HEAD" || status == 204 || status == 304;
   // Without a length, a chunked or close-delimited body goes to HTTP/1.1 clients chunked; an
   // HTTP/1.0 client learns the end from the connection closing (the codec decides).
-  prepare_response_head(ctx.response, bodyless, exchange.content_length());
+  prepare_response_head(ctx, ctx.response, bodyless, exchange.content_length());
   writer.start(ctx.response);
 
   const auto* body = &exchange.buffered_body();

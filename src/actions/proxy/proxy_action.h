@@ -63,7 +63,7 @@ class ProxyAction final : public portico::proxy::Action {
   std::uint64_t balancing_hash(const RequestContext& ctx) const;
   void build_upstream_head(const RequestContext& ctx, const TargetRuntime& target,
                            bool chunked_body, std::string& out) const;
-  void prepare_response_head(core::ResponseHead& head, bool bodyless,
+  void prepare_response_head(const RequestContext& ctx, core::ResponseHead& head, bool bodyless,
                              std::optional<std::uint64_t> length) const;
 
   ProxyRoute route_;

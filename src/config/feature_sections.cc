@@ -1,6 +1,6 @@
-// Sections whose features later issues build: auth, rate_limits, cache, and the
-// `defaults:` that routes inherit. Validated in full now, so a config that loads today still
-// loads when the feature arrives.
+// The feature sections read here: auth (built), rate_limits and cache (validated in full now,
+// so a config that loads today still loads when the feature arrives), and the `defaults:` that
+// routes inherit.
 #include <algorithm>
 
 #include "config/sections.h"

@@ -6,8 +6,8 @@
 #include <boost/beast/http/basic_parser.hpp>
 #include <optional>
 
-#include "core/request_head.h"
 #include "core/body_pieces.h"
+#include "core/request_head.h"
 
 namespace portico::http1 {
 

@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "core/response_head.h"
 #include "core/body_pieces.h"
+#include "core/response_head.h"
 
 namespace portico::http1 {
 

@@ -7,8 +7,8 @@
 #include <boost/beast/core/string_type.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 
-#include "core/response_head.h"
 #include "core/body_pieces.h"
+#include "core/response_head.h"
 
 namespace portico::http1 {
 

@@ -48,8 +48,7 @@ proxy::Next RbacFilter::on_request(proxy::RequestContext& ctx) const {
   reply.error_tag = "forbidden";
   if (!role_ok) return proxy::Next::Respond;
   // RFC 6750 3.1: a token without the scope the resource needs.
-  reply.add_header("WWW-Authenticate",
-                   "Bearer realm=\"portico\", error=\"insufficient_scope\"");
+  reply.add_header("WWW-Authenticate", "Bearer realm=\"portico\", error=\"insufficient_scope\"");
   return proxy::Next::Respond;
 }
 

@@ -60,6 +60,16 @@ struct LocalReply {
   std::string body;          // Body::Given
   std::string content_type;  // Body::Given; empty: application/octet-stream
 
+  // A fresh error answer: `status`, the error body's `message` (empty: the status's default),
+  // the access log's `tag`, and one extra header when `extra` names one.
+  void set_error(int code, std::string_view text, std::string_view tag,
+                 core::HeaderField extra = {}) {
+    clear();
+    status = code;
+    message = text;
+    error_tag = tag;
+    if (!extra.name.empty()) add_header(extra.name, extra.value);
+  }
   void add_header(std::string_view name, std::string_view value) {
     headers.emplace_back(name, value);
   }

@@ -221,12 +221,7 @@ Task<bool> Session::refuse(RequestStream& request, int status, std::string_view 
 
 void Session::set_reply(int status, std::string_view message, std::string_view tag,
                         core::HeaderField extra) {
-  auto& reply = ctx_.reply;
-  reply.clear();
-  reply.status = status;
-  reply.message = message;
-  reply.error_tag = tag;
-  if (!extra.name.empty()) reply.add_header(extra.name, extra.value);
+  ctx_.reply.set_error(status, message, tag, extra);
 }
 
 std::string_view Session::reply_head(const LocalReply& reply) {

@@ -50,12 +50,7 @@ bool is_idempotent(std::string_view method) {
 
 Outcome reply(RequestContext& ctx, int status, std::string_view message, std::string_view tag,
               core::HeaderField extra = {}) {
-  auto& r = ctx.reply;
-  r.clear();
-  r.status = status;
-  r.message = message;
-  r.error_tag = tag;
-  if (!extra.name.empty()) r.add_header(extra.name, extra.value);
+  ctx.reply.set_error(status, message, tag, extra);
   return Outcome::Reply;
 }
 

@@ -101,8 +101,8 @@ class FakeStream final : public RequestStream {
 
 class NoPools final : public upstream::TargetPools {
  public:
-  upstream::ConnectionPool& pool(std::size_t, std::size_t) override { return pool_; }
-  std::size_t pick_target(std::size_t, std::uint64_t, std::size_t) override { return 0; }
+  upstream::ConnectionPool& pool(upstream::UpstreamSlot, std::size_t) override { return pool_; }
+  std::size_t pick_target(upstream::UpstreamSlot, std::uint64_t, std::size_t) override { return 0; }
 
  private:
   upstream::ConnectionPool pool_{"none", 1};

@@ -95,21 +95,38 @@ void Worker::schedule_sweep() {
     deadlines_.sweep(now);
     // Every second: close pooled upstream connections idle past their upstream's timeout.
     if (++sweeps_ % 20 == 0) {
-      for (std::size_t u = 0; u < upstream_pools_.size(); ++u)
-        for (auto* pool : upstream_pools_[u])
+      for (std::size_t u = 0; u < upstreams_.pools.size(); ++u)
+        for (auto* pool : upstreams_.pools[u])
           pool->sweep(now, runtime_->upstreams[u].timeouts.idle);
+      std::erase_if(retired_upstreams_,
+                    [](const UpstreamGeneration& g) { return g.runtime.use_count() == 1; });
     }
     if (access_log_ && sweeps_ % 4 == 0) access_log_->flush();
     schedule_sweep();
   });
 }
 
-upstream::ConnectionPool& Worker::pool(std::size_t upstream, std::size_t target) {
-  return *upstream_pools_[upstream][target];
+Worker::UpstreamGeneration& Worker::generation_of(upstream::UpstreamSlot slot) {
+  auto is_of = [slot](const UpstreamGeneration& g) {
+    const auto& upstreams = g.runtime->upstreams;
+    return slot.index < upstreams.size() && &upstreams[slot.index] == slot.identity;
+  };
+  if (is_of(upstreams_)) [[likely]]
+    return upstreams_;
+  for (auto& g : retired_upstreams_)
+    if (is_of(g)) return g;
+  // The request holds its snapshot, and its generation is retired only once nothing else does.
+  throw std::logic_error("an upstream of a snapshot this worker never had");
 }
 
-std::size_t Worker::pick_target(std::size_t upstream, std::uint64_t key_hash, std::size_t avoid) {
-  return balancers_[upstream]->pick(key_hash, avoid, upstream::Clock::now());
+upstream::ConnectionPool& Worker::pool(upstream::UpstreamSlot upstream, std::size_t target) {
+  return *generation_of(upstream).pools[upstream.index][target];
+}
+
+std::size_t Worker::pick_target(upstream::UpstreamSlot upstream, std::uint64_t key_hash,
+                                std::size_t avoid) {
+  return generation_of(upstream).balancers[upstream.index]->pick(key_hash, avoid,
+                                                                 upstream::Clock::now());
 }
 
 void Worker::new_request_id(std::string& out) {
@@ -131,8 +148,9 @@ std::uint64_t Worker::random_seed() {
 void Worker::rebuild_upstream_state() {
   // Pools are keyed by target address and outlive config versions, so a reload that keeps a
   // target keeps its warm connections.
-  upstream_pools_.clear();
-  balancers_.clear();
+  if (upstreams_.runtime && upstreams_.runtime != runtime_)
+    retired_upstreams_.push_back(std::move(upstreams_));
+  upstreams_ = {.runtime = runtime_, .pools = {}, .balancers = {}};
   for (const auto& upstream : runtime_->upstreams) {
     std::vector<upstream::ConnectionPool*> pools;
     // max_connections is per process: each worker gets its share (at least one).
@@ -145,8 +163,8 @@ void Worker::rebuild_upstream_state() {
         pool->set_max_connections(share);
       pools.push_back(pool.get());
     }
-    upstream_pools_.push_back(std::move(pools));
-    balancers_.push_back(
+    upstreams_.pools.push_back(std::move(pools));
+    upstreams_.balancers.push_back(
         upstream::make_balancer(*upstream.config, upstream.state, upstream.maglev, random_seed()));
   }
   buffers_.set_buffer_size(buffer_size_for(*runtime_));

@@ -54,9 +54,10 @@ class Worker final : public upstream::TargetPools,
   observability::MetricsShard& metrics() override { return metrics_; }
   observability::AccessLogBuffer* access_log() override { return access_log_.get(); }
   WorkerServices& services() override { return services_; }
-  upstream::ConnectionPool& pool(std::size_t upstream, std::size_t target) override;
+  upstream::ConnectionPool& pool(upstream::UpstreamSlot upstream, std::size_t target) override;
   // The target for an attempt on `upstream` (see upstream::Balancer::pick).
-  std::size_t pick_target(std::size_t upstream, std::uint64_t key_hash, std::size_t avoid) override;
+  std::size_t pick_target(upstream::UpstreamSlot upstream, std::uint64_t key_hash,
+                          std::size_t avoid) override;
   // Appends a new unique request id to `out`.
   void new_request_id(std::string& out) override;
   bool draining() const override { return draining_; }
@@ -82,7 +83,14 @@ class Worker final : public upstream::TargetPools,
  private:
   void accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
   void schedule_sweep();
+  // This worker's pools and balancers for one config snapshot's upstreams, by index.
+  struct UpstreamGeneration {
+    std::shared_ptr<const Runtime> runtime;
+    std::vector<std::vector<upstream::ConnectionPool*>> pools;   // [upstream][target]
+    std::vector<std::unique_ptr<upstream::Balancer>> balancers;  // [upstream]
+  };
   void rebuild_upstream_state();
+  UpstreamGeneration& generation_of(upstream::UpstreamSlot slot);
   std::uint64_t random_seed();
   void sync_listeners(const std::vector<config::Endpoint>& addresses);
 
@@ -112,8 +120,10 @@ class Worker final : public upstream::TargetPools,
   boost::asio::steady_timer sweep_timer_;
   std::vector<std::pair<std::string, std::unique_ptr<boost::asio::ip::tcp::acceptor>>> acceptors_;
   std::unordered_map<std::string, std::unique_ptr<upstream::ConnectionPool>> pools_;
-  std::vector<std::vector<upstream::ConnectionPool*>> upstream_pools_;  // [upstream][target]
-  std::vector<std::unique_ptr<upstream::Balancer>> balancers_;          // [upstream]
+  UpstreamGeneration upstreams_;
+  // Generations of snapshots that requests begun before a reload still use; each is dropped
+  // once this worker holds the last reference to its snapshot.
+  std::vector<UpstreamGeneration> retired_upstreams_;
   std::thread thread_;
 };
 

@@ -137,6 +137,78 @@ def test_reload_opens_new_listener(gateway, upstream):
     assert pt.wait_until(serves, 5)
 
 
+class SlowFirstAnswer:
+    """A backend whose first request waits `ms` and gets 503; every later one gets 200 "ok"."""
+
+    def __init__(self, ms):
+        self.ms = ms
+        self.requests = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = "http://127.0.0.1:%d" % self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        with conn:
+            data = b""
+            while True:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return
+                    data += chunk
+                data = data.split(b"\r\n\r\n", 1)[1]
+                self.requests += 1
+                if self.requests == 1:
+                    time.sleep(self.ms / 1000)
+                    status, body = "503 Service Unavailable", b"slow 503"
+                else:
+                    status, body = "200 OK", b"ok"
+                conn.sendall(b"HTTP/1.1 %s\r\nContent-Length: %d\r\n\r\n%s"
+                             % (status.encode(), len(body), body))
+
+    def close(self):
+        self.listener.close()
+
+
+def test_retry_begun_before_a_reload_stays_on_its_upstream(gateway, upstream):
+    # The reload removes the upstream listed before `flaky` and adds one after it, so the index
+    # `flaky` had in the old snapshot is `other`'s in the new one. The retry of a request begun
+    # before the reload must still go to `flaky`.
+    up, other = upstream("first"), upstream("other")
+    flaky = SlowFirstAnswer(ms=1500)
+    retries = "retries: {attempts: 2, on: [503], backoff: 5ms, budget: 100%}"
+
+    def config(upstreams):
+        lines = ["%s: {targets: [%s], %s}" % (n, u, retries) for n, u in upstreams]
+        routes = "\n".join("- {name: %s, match: {prefix: /%s}, upstream: %s}" % (n, n, n)
+                           for n, _ in upstreams)
+        return pt.make_config(upstreams="\n".join(lines), routes=routes)
+
+    try:
+        gw = gateway(config([("a", up.url), ("flaky", flaky.url)]))
+        inflight = Background(lambda: requests.get(gw.url + "/flaky", timeout=30))
+        assert pt.wait_until(lambda: flaky.requests == 1, 5)
+        gw.write_config(config([("flaky", flaky.url), ("other", other.url)]))
+        gw.signal(signal.SIGHUP)
+        assert pt.wait_until(lambda: reloads(gw, "success") == 1, 5), gw.stderr_text()
+        r = inflight.join(15)
+        assert (r.status_code, r.text) == (200, "ok")
+        assert flaky.requests == 2
+        assert requests.get(gw.url + "/other", timeout=5).json()["name"] == "other"
+        assert requests.get(gw.url + "/flaky", timeout=5).text == "ok"
+        assert gw.proc.poll() is None
+    finally:
+        flaky.close()
+
+
 def test_sigterm_drains_inflight_then_exits_0(gateway, upstream):
     up = upstream("drain-up")
     gw = gateway(base(up))

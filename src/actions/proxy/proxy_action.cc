@@ -179,9 +179,9 @@ Task<Outcome> ProxyAction::run_attempts(RequestContext& ctx, ResponseWriter& wri
   s.success = false;
   const auto started = std::chrono::steady_clock::now();
   for (;;) {
-    s.index = services.upstreams.pick_target(upstream_index_, s.key_hash, s.avoid);
+    s.index = services.upstreams.pick_target(slot(), s.key_hash, s.avoid);
     const auto& target = upstream.targets[s.index];
-    s.address = {.pool = &services.upstreams.pool(upstream_index_, s.index),
+    s.address = {.pool = &services.upstreams.pool(slot(), s.index),
                  .endpoint = target.endpoint,
                  .tls_context = target.tls ? upstream.tls_context : nullptr,
                  .tls_server_name = target.tls_server_name,

@@ -15,6 +15,7 @@
 #include "upstream/circuit_breaker.h"
 #include "upstream/exchange.h"
 #include "upstream/retry_budget.h"
+#include "upstream/target_pools.h"
 
 namespace portico::actions::proxy {
 
@@ -61,6 +62,7 @@ class ProxyAction final : public portico::proxy::Action {
   // Records the outcome of the attempt just made; true when it is to be retried.
   bool decide_retry(RequestContext& ctx, Scratch& s) const;
   std::uint64_t balancing_hash(const RequestContext& ctx) const;
+  upstream::UpstreamSlot slot() const { return {upstream_index_, &upstream_}; }
   void build_upstream_head(const RequestContext& ctx, const TargetRuntime& target,
                            bool chunked_body, std::string& out) const;
   void prepare_response_head(const RequestContext& ctx, core::ResponseHead& head, bool bodyless,

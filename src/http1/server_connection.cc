@@ -4,6 +4,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include "net/write_now.h"
+
 namespace portico::http1 {
 
 namespace asio = boost::asio;
@@ -33,7 +35,7 @@ ServerConnection::ServerConnection(ServerEnvironment& env, tcp::socket socket,
     facts_.peer_ip = address.to_string();
   }
   if (tls_context_) {
-    tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, tls_context_->initial());
+    tls_ = std::make_unique<net::TlsStream>(socket_, tls_context_->initial().native_handle());
     facts_.tls = true;
   }
 }
@@ -57,7 +59,7 @@ Task<bool> ServerConnection::handshake() {
   // The handshake counts against header_timeout: a client that connects and says nothing
   // holds a connection no longer than one that sends half a request head.
   deadline_.arm(socket_, env_.limits().header_timeout);
-  auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, use_tuple);
+  auto [ec] = co_await tls_->handshake();
   deadline_.disarm();
   if (ec || deadline_.fired()) co_return false;  // plain HTTP, old versions, no certificate...
   facts_.client_subject = net::verified_peer_subject(tls_->native_handle());
@@ -86,7 +88,7 @@ Task<> ServerConnection::run() {
           // Not a readiness wait: the record may already sit in the TLS stream's own input (it
           // can arrive with the client's Finished), where the socket would never signal it. One
           // byte read through TLS decrypts the record; the rest stays pending in the session.
-          auto [ec, n] = co_await tls_->async_read_some(asio::buffer(&first, 1), use_tuple);
+          auto [ec, n] = co_await tls_->read_some(asio::buffer(&first, 1));
           ready = !ec && n == 1;
         } else {
           auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, use_tuple);
@@ -161,7 +163,7 @@ Task<> ServerConnection::send_close_notify(std::chrono::milliseconds wait) {
   // close_notify tells the client the stream ended here rather than being cut short
   // (RFC 8446 6.1). Waiting for the client's own is bounded: many clients just close.
   deadline_.arm(socket_, wait);
-  co_await tls_->async_shutdown(use_tuple);
+  co_await tls_->shutdown();
   deadline_.disarm();
   tls_closed_ = true;
 }
@@ -315,8 +317,8 @@ Task<bool> ServerConnection::write_iov() {
 }
 
 Task<bool> ServerConnection::write_to_client(asio::const_buffer bytes) {
-  auto [ec, n] = tls_ ? co_await asio::async_write(*tls_, bytes, use_tuple)
-                      : co_await asio::async_write(socket_, bytes, use_tuple);
+  auto [ec, n] =
+      tls_ ? co_await tls_->write(bytes) : co_await asio::async_write(socket_, bytes, use_tuple);
   bytes_out_ += n;
   co_return !ec;
 }
@@ -340,6 +342,14 @@ Task<bool> ServerConnection::Writer::write(const core::BodyPieces& body, bool la
   }
   c.rq_->encoder.encode_body(body, last, c.rq_->iov);
   if (c.rq_->iov.empty()) co_return true;
+  if (!c.tls_) {
+    boost::system::error_code ec;
+    auto n = net::write_now(c.socket_, c.rq_->iov, ec);
+    c.bytes_out_ += n;
+    if (ec) co_return false;
+    if (n == asio::buffer_size(c.rq_->iov)) co_return true;
+    net::consume(c.rq_->iov, n);
+  }
   c.deadline_.arm(c.socket_, c.env_.limits().idle_timeout);
   bool written = co_await c.write_iov();
   c.deadline_.disarm();

@@ -9,7 +9,6 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <memory>
@@ -26,6 +25,7 @@
 #include "net/byte_stream.h"
 #include "net/deadline.h"
 #include "net/tls_server.h"
+#include "net/tls_stream.h"
 #include "observability/metrics.h"
 #include "proxy/request_stream.h"
 
@@ -90,7 +90,7 @@ class ServerConnection final : private proxy::RequestStream {
   template <class MutableBuffer>
   auto read_some(const MutableBuffer& buffer) {
     constexpr auto token = boost::asio::as_tuple(boost::asio::use_awaitable);
-    return tls_ ? tls_->async_read_some(buffer, token) : socket_.async_read_some(buffer, token);
+    return tls_ ? tls_->read_some(buffer) : socket_.async_read_some(buffer, token);
   }
   Task<bool> write_iov();  // iov_, gathered into one TLS record over TLS
   Task<bool> write_to_client(boost::asio::const_buffer bytes);
@@ -140,7 +140,7 @@ class ServerConnection final : private proxy::RequestStream {
   boost::asio::ip::tcp::socket socket_;
   // TLS over socket_ when the listener speaks it; the context it was made with lives as long.
   std::shared_ptr<net::TlsServerContext> tls_context_;
-  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
+  std::unique_ptr<net::TlsStream> tls_;
   bool tls_closed_ = false;  // close_notify sent
   proxy::ConnectionFacts facts_;
   net::Deadline deadline_;  // guards socket_

@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 
@@ -28,23 +29,34 @@ std::unique_ptr<Buffer> BufferPool::acquire() {
   if (idle_.empty()) return std::make_unique<Buffer>(buffer_size_);
   auto buffer = std::move(idle_.back());
   idle_.pop_back();
+  low_water_ = std::min(low_water_, idle_.size());
   buffer->reset();
+  buffer->resident = true;
   return buffer;
 }
 
 void BufferPool::release(std::unique_ptr<Buffer> buffer) {
   if (!buffer || buffer->capacity != buffer_size_ || idle_.size() >= max_idle_) return;
-  // A few idle buffers stay warm for the next burst; the rest keep their mapping but give
-  // their pages back, so that thousands of connections going quiet at once do not leave
-  // their buffers' pages resident (a reused one faults its pages in again).
-  if (idle_.size() >= warm_idle) ::madvise(buffer->data, buffer->capacity, MADV_DONTNEED);
   idle_.push_back(std::move(buffer));
+}
+
+void BufferPool::trim() {
+  // idle_[0, low_water_) were not touched since the last trim; keep the top warm_idle of all.
+  std::size_t quiet = std::min(low_water_, idle_.size() > warm_idle ? idle_.size() - warm_idle : 0);
+  for (std::size_t i = 0; i < quiet; ++i) {
+    auto& buffer = *idle_[i];
+    if (!buffer.resident) continue;
+    ::madvise(buffer.data, buffer.capacity, MADV_DONTNEED);
+    buffer.resident = false;
+  }
+  low_water_ = idle_.size();
 }
 
 void BufferPool::set_buffer_size(std::size_t size) {
   if (size == buffer_size_) return;
   buffer_size_ = size;
   idle_.clear();
+  low_water_ = 0;
 }
 
 }  // namespace portico::net

@@ -24,10 +24,16 @@ struct Buffer {
   char* write_ptr() { return data + end; }
   std::size_t space() const { return capacity - end; }
   void reset() { begin = end = 0; }
+  bool resident = true;  // false once its pages were given back (they fault in again on use)
   // Moves unconsumed bytes to the front so the next read has the most room.
   void compact();
 };
 
+// Idle buffers are a stack: the most recently released is reused first, so the ones at the
+// bottom are those idle longest. Releasing never gives pages back (under load buffers cycle
+// between connections thousands of times a second, and each give-back costs a page fault per
+// page on reuse); trim(), called about once a second, gives back the pages of the buffers that
+// stayed idle through the whole interval, beyond a warm reserve.
 class BufferPool {
  public:
   static constexpr std::size_t warm_idle = 64;  // idle buffers that keep their pages
@@ -35,13 +41,16 @@ class BufferPool {
       : buffer_size_(buffer_size), max_idle_(max_idle) {}
   std::unique_ptr<Buffer> acquire();
   void release(std::unique_ptr<Buffer> buffer);
+  void trim();
   std::size_t buffer_size() const { return buffer_size_; }
   void set_buffer_size(std::size_t size);  // after a reload with larger limits
+  std::size_t idle_count() const { return idle_.size(); }
 
  private:
   std::size_t buffer_size_;
   std::size_t max_idle_;
   std::vector<std::unique_ptr<Buffer>> idle_;
+  std::size_t low_water_ = 0;  // the fewest idle buffers since the last trim
 };
 
 }  // namespace portico::net

@@ -98,6 +98,7 @@ void Worker::schedule_sweep() {
       for (std::size_t u = 0; u < upstreams_.pools.size(); ++u)
         for (auto* pool : upstreams_.pools[u])
           pool->sweep(now, runtime_->upstreams[u].timeouts.idle);
+      buffers_.trim();
       std::erase_if(retired_upstreams_,
                     [](const UpstreamGeneration& g) { return g.runtime.use_count() == 1; });
     }

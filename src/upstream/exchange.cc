@@ -7,6 +7,7 @@
 #include <boost/beast/http/error.hpp>
 
 #include "core/log.h"
+#include "net/write_now.h"
 
 namespace portico::upstream {
 
@@ -206,9 +207,22 @@ Task<ExchangeError> Exchange::start_tls(const TargetAddress& target) {
 
 Task<ExchangeError> Exchange::send(const std::vector<asio::const_buffer>& iov,
                                    std::chrono::milliseconds timeout, bool may_be_stale) {
-  deadline_.arm(connection_->socket, timeout);
-  auto [ec, n] = co_await connection_->write(iov);
-  if (!ec) co_return ExchangeError::None;
+  boost::system::error_code ec;
+  std::size_t n = 0;
+  std::vector<asio::const_buffer> rest;
+  if (!connection_->tls()) {
+    n = net::write_now(connection_->socket, iov, ec);
+    if (!ec && n == asio::buffer_size(iov)) co_return ExchangeError::None;
+    if (!ec) {
+      rest = iov;
+      net::consume(rest, n);
+    }
+  }
+  if (!ec) {
+    deadline_.arm(connection_->socket, timeout);
+    std::tie(ec, n) = co_await connection_->write(rest.empty() ? iov : rest);
+    if (!ec) co_return ExchangeError::None;
+  }
   if (deadline_.fired()) co_return ExchangeError::Timeout;
   // A keep-alive connection the upstream had closed: try a fresh one.
   if (may_be_stale) co_return ExchangeError::Stale;

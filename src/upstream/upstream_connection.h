@@ -45,6 +45,8 @@ class UpstreamConnection {
   // head and its body pieces go out as one record instead of one record each.
   boost::asio::awaitable<IoResult> write(const std::vector<boost::asio::const_buffer>& buffers);
 
+  bool tls() const { return tls_ != nullptr; }
+
   // Whether the peer closed while the connection sat in the pool. Over TLS anything that
   // arrived counts: on an idle HTTP/1.1 connection it can only be a close_notify.
   bool peer_closed_while_idle();

@@ -22,6 +22,9 @@ using namespace std::chrono_literals;
 struct Mark {
   int line = 0;    // 1-based; 0 when unknown
   int column = 0;  // 1-based
+  // Where a value was written is not part of it: a section moved by an edit elsewhere in the
+  // file compares equal (a reload keeps what was built from it).
+  friend constexpr bool operator==(const Mark&, const Mark&) { return true; }
 };
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;  // order as written

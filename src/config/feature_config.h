@@ -14,6 +14,7 @@ namespace portico::config {
 struct ApiKey {
   std::string key;  // the credential
   std::string consumer;
+  bool operator==(const ApiKey&) const = default;
 };
 BOOST_DESCRIBE_STRUCT(ApiKey, (), (key, consumer))
 constexpr auto notes_of(const ApiKey*) {
@@ -49,6 +50,8 @@ struct AuthProviderConfig {
   std::string client_id;
   std::string client_secret;
   Duration cache_ttl = 60s;
+  // A recompile keeps a provider whose config compares equal (filters/all_filters.cc).
+  bool operator==(const AuthProviderConfig&) const = default;
 };
 BOOST_DESCRIBE_STRUCT(AuthProviderConfig, (),
                       (name, type, mark, secret, public_key, jwks_url, jwks_file, algorithms,

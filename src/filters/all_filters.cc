@@ -11,9 +11,17 @@
 
 namespace portico::filters {
 
-AuthProviders build_auth_providers(const config::Config& config, FilterServices& services) {
+AuthProviders build_auth_providers(const config::Config& config, FilterServices& services,
+                                   const AuthProviders* previous) {
   AuthProviders providers;
   for (const auto& [name, provider] : config.auth) {
+    if (previous) {
+      auto it = previous->find(name);
+      if (it != previous->end() && it->second->unchanged_for(provider)) {
+        providers.emplace(name, it->second);
+        continue;
+      }
+    }
     if (provider.type == "api_key")
       providers.emplace(name, std::make_shared<api_key::ApiKeyProvider>(provider));
     else if (provider.type == "jwt")

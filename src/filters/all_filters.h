@@ -27,9 +27,12 @@ struct FilterServices {
   control::ControlPlane* control = nullptr;  // background fetches (JWKS, introspection)
 };
 
-// Every `auth:` provider. Throws std::runtime_error for what only building can see (a key file
-// that cannot be read or parsed).
-AuthProviders build_auth_providers(const config::Config& config, FilterServices& services);
+// Every `auth:` provider. `previous`: the providers of the snapshot being replaced (reload, DNS
+// recompile); one that is unchanged (AuthProvider::unchanged_for) is taken as it is, with its
+// caches, fetched JWKS and background refresh. Throws std::runtime_error for what only building
+// can see (a key file that cannot be read or parsed).
+AuthProviders build_auth_providers(const config::Config& config, FilterServices& services,
+                                   const AuthProviders* previous = nullptr);
 
 // The filters of `route` in the order they run: cors preflight, auth, rbac. `previous`: the
 // chain of the route of that name in the snapshot being replaced (reload, DNS recompile), whose

@@ -128,7 +128,7 @@ asio::awaitable<void> Gateway::refresh_dns() {
     }
     if (!changed || runtime != current_runtime()) continue;
     try {
-      CompileServices services{route_names_, series_, &background_, runtime, true};
+      CompileServices services{route_names_, series_, &background_, runtime};
       auto fresh = compile_runtime(runtime->config, runtime->version, services);
       install(fresh, access_log_);
     } catch (const std::exception& e) {

@@ -107,10 +107,8 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
   runtime->config = config;
   filters::FilterServices filter_services{services.series, services.control};
   const auto config_json = config::config_to_json(*config).as_object();
-  if (services.keep_auth_providers && services.previous)
-    runtime->auth_providers = services.previous->auth_providers;
-  else
-    runtime->auth_providers = filters::build_auth_providers(*config, filter_services);
+  runtime->auth_providers = filters::build_auth_providers(
+      *config, filter_services, services.previous ? &services.previous->auth_providers : nullptr);
 
   std::map<std::string, std::size_t> upstream_index;
   for (const auto& [name, upstream] : config->upstreams) {
@@ -220,8 +218,9 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
   }
   const auto& server = config->server;
   if (server.tls) {
-    if (services.keep_auth_providers && services.previous && services.previous->tls_server) {
-      runtime->tls_server = services.previous->tls_server;  // same config: same files
+    // A DNS recompile of the same config keeps the files it read; a reload reads them again.
+    if (services.previous && services.previous->config == config && services.previous->tls_server) {
+      runtime->tls_server = services.previous->tls_server;
     } else {
       net::TlsServerOptions tls;
       for (const auto& certificate : server.tls->certificates)

@@ -63,10 +63,9 @@ struct CompileServices {
   observability::NameRegistry& route_names;
   observability::SeriesRegistry& series;
   control::ControlPlane* control = nullptr;
-  std::shared_ptr<const Runtime> previous;  // the snapshot being replaced, if any
-  // Take `previous`'s auth providers (token caches, fetched JWKS) instead of building new ones:
-  // for a recompile of the same config (DNS refresh). A reload re-reads key files.
-  bool keep_auth_providers = false;
+  // The snapshot being replaced, if any: what is unchanged from it (upstream state, auth
+  // providers) is carried over instead of built again.
+  std::shared_ptr<const Runtime> previous;
 };
 
 // Compiles a validated config. Throws std::runtime_error when something only the compile can

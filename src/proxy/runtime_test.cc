@@ -1,6 +1,10 @@
 #include "proxy/runtime.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "config/config_loader.h"
 
@@ -75,6 +79,55 @@ routes:
   EXPECT_EQ(guarded[1]->name(), "auth");
   EXPECT_EQ(guarded[2]->name(), "rbac");
   EXPECT_TRUE(runtime->routes[1].filters.empty());
+}
+
+constexpr std::string_view two_providers = R"(
+upstreams: {u: {targets: [http://127.0.0.1:9001]}}
+routes:
+  - {name: a, match: {prefix: /a}, upstream: u, auth: [tokens, keys]}
+auth:
+  tokens: {type: jwt, secret: first-secret, audience: [orders]}
+  keys: {type: api_key, keys: {k1: partner}}
+)";
+
+TEST(CompileRuntime, ARecompileKeepsUnchangedAuthProvidersAndRebuildsChangedOnes) {
+  Compiler compiler;
+  auto first = compiler.compile(two_providers);
+  // A route added above the providers moves their lines, not their config.
+  std::string with_route(two_providers);
+  with_route.insert(with_route.find("auth:\n"),
+                    "  - {name: b, match: {prefix: /b}, upstream: u}\n");
+  auto second = compiler.compile(with_route, first);
+  EXPECT_EQ(second->auth_providers.at("tokens"), first->auth_providers.at("tokens"));
+  EXPECT_EQ(second->auth_providers.at("keys"), first->auth_providers.at("keys"));
+
+  std::string changed(with_route);
+  changed.replace(changed.find("[orders]"), 8, "[orders, users]");
+  auto third = compiler.compile(changed, second);
+  EXPECT_NE(third->auth_providers.at("tokens"), second->auth_providers.at("tokens"));
+  EXPECT_EQ(third->auth_providers.at("keys"), second->auth_providers.at("keys"));
+  EXPECT_NE(compiler.compile(two_providers)->auth_providers.at("keys"),
+            first->auth_providers.at("keys"));
+}
+
+TEST(CompileRuntime, AProviderWhoseKeyFileChangedIsRebuilt) {
+  auto path = std::filesystem::temp_directory_path() /
+              ("portico-runtime-test-keys-" + std::to_string(::getpid()) + ".yaml");
+  std::ofstream(path) << "k1: partner\n";
+  const std::string yaml = R"(
+upstreams: {u: {targets: [http://127.0.0.1:9001]}}
+auth: {keys: {type: api_key, keys_file: ")" +
+                           path.string() + R"("}}
+routes: [{match: {prefix: /a}, upstream: u, auth: keys}]
+)";
+  Compiler compiler;
+  auto first = compiler.compile(yaml);
+  auto second = compiler.compile(yaml, first);
+  EXPECT_EQ(second->auth_providers.at("keys"), first->auth_providers.at("keys"));
+  std::ofstream(path) << "k2: partner\n";
+  auto third = compiler.compile(yaml, second);
+  EXPECT_NE(third->auth_providers.at("keys"), second->auth_providers.at("keys"));
+  std::filesystem::remove(path);
 }
 
 }  // namespace

@@ -194,3 +194,46 @@ def test_jwks_file(gateway, upstream, tmp_path, rsa1, rsa2):
     at.assert_invalid_token(get(gw, at.token(rsa2, "RS256", kid="other")))
     at.assert_invalid_token(get(gw, at.token(at.ed25519_key(), "EdDSA", kid="file-ed")))
     assert traffic.count() == 0
+
+
+# --- reloads -------------------------------------------------------------------------------
+
+OTHER_ROUTE = "  - {name: other, match: {prefix: /other}, upstream: up, rewrite: /echo}\n"
+
+
+def reload(gw, config_text):
+    gw.write_config(config_text)
+    r = requests.post(gw.admin_url + "/admin/reload", timeout=10)
+    assert r.status_code == 200, r.text
+
+
+def test_a_reload_keeps_an_unchanged_jwks_provider_and_its_keys(gateway, upstream, jwks_server,
+                                                                 rsa1):
+    server = jwks_server(at.jwks((rsa1, "k1", "RS256")))
+    up = upstream("jwks-reload-up")
+    config = jwks_config('jwks_url: "%s"' % server.jwks_url)
+    gw = gateway(config, UP=up.url)
+    tok = at.token(rsa1, "RS256", kid="k1", exp=at.now() + 3600)
+    assert status_of(gw, tok) == 200
+    hits = server.hit_count()
+    # Only a route changes: the provider, its fetched set and its refresh carry over.
+    reload(gw, config + OTHER_ROUTE)
+    assert requests.get(gw.url + "/other", timeout=10).status_code == 200
+    assert status_of(gw, tok) == 200
+    time.sleep(0.5)
+    assert server.hit_count() == hits, "the reload fetched the unchanged provider's JWKS again"
+
+
+def test_a_reload_that_changes_the_jwks_provider_fetches_again(gateway, upstream, jwks_server,
+                                                               rsa1):
+    server = jwks_server(at.jwks((rsa1, "k1", "RS256")))
+    up = upstream("jwks-reload-changed-up")
+    gw = gateway(jwks_config('jwks_url: "%s"' % server.jwks_url), UP=up.url)
+    tok = at.token(rsa1, "RS256", kid="k1", aud="orders", exp=at.now() + 3600)
+    assert status_of(gw, tok) == 200
+    hits = server.hit_count()
+    # Another URL of the same set (the server ignores the query) and an audience.
+    reload(gw, jwks_config('jwks_url: "%s?v=2"\n    audience: [orders]' % server.jwks_url))
+    assert status_of(gw, tok) == 200
+    assert server.hit_count() > hits
+    at.assert_invalid_token(get(gw, at.token(rsa1, "RS256", kid="k1", aud="users")))

@@ -464,3 +464,29 @@ auth:
     wrong = pyjwt.encode({"sub": "u", "exp": now + 60}, "another-secret-0123456789abcdef", "HS256")
     r = requests.get(gw.url + "/p", headers={"Authorization": "Bearer " + wrong}, timeout=5)
     assert r.status_code == 401
+
+
+def test_a_reload_reads_a_changed_key_file_and_drops_tokens_of_the_old_key(gateway, upstream,
+                                                                           tmp_path):
+    old_key, new_key = at.rsa_key(), at.rsa_key()
+    pem = at.write_public_pem(old_key, tmp_path / "rotating.pem")
+    config = pt.make_config(upstreams={"up": "@UP@"}, top_extra="""
+auth:
+  rsa: {type: jwt, public_key: "%s", algorithms: [RS256]}
+""" % pem, routes="- {name: p, match: {prefix: /p}, upstream: up, auth: rsa}")
+    gw = gateway(config, UP=upstream("jwt-key-file-reload").url)
+    old, new = at.token(old_key, "RS256"), at.token(new_key, "RS256")
+
+    def reload():
+        gw.write_config(config)
+        r = requests.post(gw.admin_url + "/admin/reload", timeout=10)
+        assert r.status_code == 200, r.text
+
+    assert get(gw, "/p", old).status_code == 200
+    reload()
+    assert get(gw, "/p", old).status_code == 200
+    # Same config, another key in the file: the provider is built again, its cache with it.
+    at.write_public_pem(new_key, pem)
+    reload()
+    at.assert_invalid_token(get(gw, "/p", old))
+    assert get(gw, "/p", new).status_code == 200

@@ -394,3 +394,40 @@ defaults:
     traffic = at.UpstreamTraffic(up)
     assert requests.get(gw.url + "/partners", headers=at.bearer(tok), timeout=10).status_code == 401
     assert traffic.count() == 0
+
+
+# --- reloads -------------------------------------------------------------------------------
+
+def test_a_reload_keeps_the_introspection_cache_of_an_unchanged_provider(gateway, upstream):
+    server = at.IntrospectionServer(CLIENT_ID, CLIENT_SECRET)
+    try:
+        config = pt.make_config(upstreams={"up": "@UP@"}, top_extra="""
+auth:
+  introspect: {type: oauth2_introspection, url: @IDP@, client_id: %s, client_secret: %s,
+               cache_ttl: 60s}
+""" % (CLIENT_ID, CLIENT_SECRET), routes="""
+- {name: intro, match: {prefix: /intro}, upstream: up, rewrite: /echo, auth: introspect}
+- {name: open, match: {prefix: /open}, upstream: up, rewrite: /echo}
+""")
+        gw = gateway(config, UP=upstream("intro-reload-up").url, IDP=server.introspect_url)
+        tok = fresh_token()
+        server.set_answer(tok, active())
+
+        def reload_then_get(config_text):
+            gw.write_config(config_text)
+            r = requests.post(gw.admin_url + "/admin/reload", timeout=10)
+            assert r.status_code == 200, r.text
+            r = requests.get(gw.url + "/intro", headers=at.bearer(tok), timeout=10)
+            assert r.status_code == 200, r.text
+
+        assert requests.get(gw.url + "/intro", headers=at.bearer(tok), timeout=10).status_code == 200
+        assert len(server.calls_for(tok)) == 1
+        # Another route changes, the provider does not: its cached answer still serves.
+        reload_then_get(config.replace("prefix: /open", "prefix: /opened"))
+        assert requests.get(gw.url + "/opened", timeout=10).status_code == 200
+        assert len(server.calls_for(tok)) == 1
+        # The provider changes: a new one, with an empty cache.
+        reload_then_get(config.replace("cache_ttl: 60s", "cache_ttl: 120s"))
+        assert len(server.calls_for(tok)) == 2
+    finally:
+        server.stop()

@@ -26,12 +26,13 @@ std::size_t ApiKeyProvider::DigestHash::operator()(const Digest& d) const {
 }
 
 ApiKeyProvider::ApiKeyProvider(const config::AuthProviderConfig& config)
-    : AuthProvider(config.name), header_(config.header) {
+    : AuthProvider(config), header_(config.header) {
   for (const auto& [key, consumer] : config.keys) add_key(key, consumer);
   if (config.keys_file.empty()) return;
+  const std::string& text = read_key_file("keys_file", config.keys_file);
   YAML::Node file;
   try {
-    file = YAML::LoadFile(config.keys_file);
+    file = YAML::Load(text);
   } catch (const std::exception& e) {
     throw std::runtime_error("auth." + config.name + ".keys_file: cannot read " + config.keys_file +
                              ": " + e.what());

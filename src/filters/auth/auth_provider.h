@@ -6,7 +6,10 @@
 #include <boost/asio/awaitable.hpp>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
+#include "config/feature_config.h"
 #include "proxy/request_context.h"
 
 namespace portico::filters::auth {
@@ -41,7 +44,12 @@ struct AuthResult {
 class AuthProvider {
  public:
   virtual ~AuthProvider() = default;
-  const std::string& name() const { return name_; }
+  const std::string& name() const { return config_.name; }
+
+  // Whether a recompile (reload, DNS) may keep this provider, its caches and fetched keys, for
+  // `config`: the same config, and key files that still hold what was read from them (a key
+  // taken out of a file must not stay trusted through the tokens cached under it).
+  bool unchanged_for(const config::AuthProviderConfig& config) const;
 
   // Without suspending: Pass (ctx.identity set), Fail, or Wait when it needs I/O.
   virtual AuthResult authenticate(proxy::RequestContext& ctx) const = 0;
@@ -51,10 +59,14 @@ class AuthProvider {
   }
 
  protected:
-  explicit AuthProvider(std::string name) : name_(std::move(name)) {}
+  explicit AuthProvider(config::AuthProviderConfig config) : config_(std::move(config)) {}
+  // The text of the key file at `path`, remembered for unchanged_for. Throws std::runtime_error
+  // naming the provider, its config `key` and the file when it cannot be read.
+  const std::string& read_key_file(std::string_view key, const std::string& path);
 
  private:
-  std::string name_;
+  config::AuthProviderConfig config_;
+  std::vector<std::pair<std::string, std::string>> key_files_;  // path, text as read
 };
 
 }  // namespace portico::filters::auth

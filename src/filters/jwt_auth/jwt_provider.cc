@@ -3,8 +3,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 namespace portico::filters::jwt_auth {
@@ -15,15 +13,6 @@ std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::string read_file(const std::string& provider, const std::string& key,
-                      const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("auth." + provider + "." + key + ": cannot read " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 jwt::VerifierOptions verifier_options(const config::AuthProviderConfig& config) {
@@ -79,7 +68,7 @@ std::shared_ptr<const jwt::KeySet> parsed_or_throw(const std::string& provider,
 }  // namespace
 
 JwtProvider::JwtProvider(const config::AuthProviderConfig& config, control::ControlPlane* control)
-    : AuthProvider(config.name),
+    : AuthProvider(config),
       sources_(config.token_from),
       verifier_(verifier_options(config)),
       cache_(std::make_shared<jwt::TokenCache>()),
@@ -89,11 +78,10 @@ JwtProvider::JwtProvider(const config::AuthProviderConfig& config, control::Cont
   } else if (!config.public_key.empty()) {
     static_keys_ =
         parsed_or_throw(name(), "public_key",
-                        jwt::KeySet::from_pem(read_file(name(), "public_key", config.public_key)));
+                        jwt::KeySet::from_pem(read_key_file("public_key", config.public_key)));
   } else if (!config.jwks_file.empty()) {
-    static_keys_ =
-        parsed_or_throw(name(), "jwks_file",
-                        jwt::KeySet::from_jwks(read_file(name(), "jwks_file", config.jwks_file)));
+    static_keys_ = parsed_or_throw(
+        name(), "jwks_file", jwt::KeySet::from_jwks(read_key_file("jwks_file", config.jwks_file)));
   } else if (!config.jwks_url.empty()) {
     if (!control) throw std::runtime_error("auth." + name() + ": jwks_url needs the control plane");
     jwt::JwksSource::Options options;

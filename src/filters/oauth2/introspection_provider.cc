@@ -173,7 +173,7 @@ std::shared_ptr<const Introspection> parse_introspection(std::string_view body,
 
 IntrospectionProvider::IntrospectionProvider(const config::AuthProviderConfig& config,
                                              control::ControlPlane* control)
-    : AuthProvider(config.name), shared_(std::make_shared<Shared>()), control_(control) {
+    : AuthProvider(config), shared_(std::make_shared<Shared>()), control_(control) {
   if (!control)
     throw std::runtime_error("auth." + name() + ": introspection needs the control plane");
   shared_->name = config.name;

@@ -207,24 +207,28 @@ Task<ExchangeError> Exchange::start_tls(const TargetAddress& target) {
 
 Task<ExchangeError> Exchange::send(const std::vector<asio::const_buffer>& iov,
                                    std::chrono::milliseconds timeout, bool may_be_stale) {
+  if (auto outcome = try_send(iov, may_be_stale)) co_return *outcome;
+  co_return co_await send_rest(timeout, may_be_stale);
+}
+
+std::optional<ExchangeError> Exchange::try_send(const std::vector<asio::const_buffer>& iov,
+                                                bool may_be_stale) {
+  unsent_ = iov;
+  if (connection_->tls()) return std::nullopt;  // TLS seals the bytes first: send_rest does
   boost::system::error_code ec;
-  std::size_t n = 0;
-  std::vector<asio::const_buffer> rest;
-  if (!connection_->tls()) {
-    n = net::write_now(connection_->socket, iov, ec);
-    if (!ec && n == asio::buffer_size(iov)) co_return ExchangeError::None;
-    if (!ec) {
-      rest = iov;
-      net::consume(rest, n);
-    }
-  }
-  if (!ec) {
-    deadline_.arm(connection_->socket, timeout);
-    std::tie(ec, n) = co_await connection_->write(rest.empty() ? iov : rest);
-    if (!ec) co_return ExchangeError::None;
-  }
-  if (deadline_.fired()) co_return ExchangeError::Timeout;
+  auto n = net::write_now(connection_->socket, iov, ec);
   // A keep-alive connection the upstream had closed: try a fresh one.
+  if (ec) return may_be_stale ? ExchangeError::Stale : ExchangeError::WriteFailed;
+  if (n == asio::buffer_size(iov)) return ExchangeError::None;
+  net::consume(unsent_, n);
+  return std::nullopt;
+}
+
+Task<ExchangeError> Exchange::send_rest(std::chrono::milliseconds timeout, bool may_be_stale) {
+  deadline_.arm(connection_->socket, timeout);
+  auto [ec, n] = co_await connection_->write(unsent_);
+  if (!ec) co_return ExchangeError::None;
+  if (deadline_.fired()) co_return ExchangeError::Timeout;
   if (may_be_stale) co_return ExchangeError::Stale;
   co_return ExchangeError::WriteFailed;
 }

@@ -77,6 +77,12 @@ class Exchange final : public net::ByteStream {
   // connection had been closed and `may_be_stale` (the request can go again on a fresh one).
   boost::asio::awaitable<ExchangeError> send(const std::vector<boost::asio::const_buffer>& iov,
                                              std::chrono::milliseconds timeout, bool may_be_stale);
+  // send() in two steps, so that the usual case costs no suspension: the write tried at once
+  // gives the outcome, or nullopt when bytes remain, which send_rest() then writes.
+  std::optional<ExchangeError> try_send(const std::vector<boost::asio::const_buffer>& iov,
+                                        bool may_be_stale);
+  boost::asio::awaitable<ExchangeError> send_rest(std::chrono::milliseconds timeout,
+                                                  bool may_be_stale);
   // Reads the answer's head into `head` (interim 1xx answers other than 101 are skipped).
   // `head_request`: the request was HEAD, so no body follows whatever the head says.
   boost::asio::awaitable<ExchangeError> read_head(core::ResponseHead& head, bool head_request,
@@ -117,6 +123,7 @@ class Exchange final : public net::ByteStream {
   std::unique_ptr<UpstreamConnection> connection_;
   std::unique_ptr<net::Buffer> buffer_;  // what the upstream sent, not yet taken
   std::vector<boost::asio::const_buffer> relay_iov_;
+  std::vector<boost::asio::const_buffer> unsent_;  // what try_send left to send_rest
   std::optional<http1::ResponseParser> parser_;
   core::BodyPieces body_;
   bool head_request_ = false;

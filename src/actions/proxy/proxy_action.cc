@@ -312,9 +312,9 @@ Task<ExchangeError> ProxyAction::send_request(RequestContext& ctx, Scratch& s,
   s.iov.clear();
   s.iov.push_back(asio::buffer(s.head));
   add_body();
-  if (auto error = co_await exchange.send(s.iov, s.request_timeout, may_be_stale);
-      error != ExchangeError::None)
-    co_return error;
+  auto sent = exchange.try_send(s.iov, may_be_stale);
+  auto error = sent ? *sent : co_await exchange.send_rest(s.request_timeout, may_be_stale);
+  if (error != ExchangeError::None) co_return error;
   if (body.complete()) co_return ExchangeError::None;
 
   // curl and others wait for this before sending a large body; the gateway streams it, so it

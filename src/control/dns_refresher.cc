@@ -50,9 +50,9 @@ asio::awaitable<void> DnsRefresher::run() {
     if (!any_name) every = std::chrono::milliseconds(30000);
     timer.expires_after(std::max(every, std::chrono::milliseconds(100)));
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (!any_name || stopped_ || snapshot.snapshot != hooks_.serving().snapshot) continue;
+    if (!any_name || stopped_ || snapshot.id != hooks_.serving().id) continue;
     bool moved = co_await any_moved(snapshot);
-    if (!moved || snapshot.snapshot != hooks_.serving().snapshot) continue;
+    if (!moved || snapshot.id != hooks_.serving().id) continue;
     hooks_.recompile();
   }
 }

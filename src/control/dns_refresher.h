@@ -25,9 +25,9 @@ class DnsRefresher {
     boost::asio::ip::tcp::endpoint endpoint;  // the address in use
     std::chrono::milliseconds refresh{};      // its upstream's dns_refresh
   };
-  // The targets of one snapshot; `snapshot` tells it from the next (a reload, a recompile).
+  // The targets of one snapshot; `id` tells it from the next (a reload, a recompile).
   struct Snapshot {
-    std::shared_ptr<const void> snapshot;
+    std::shared_ptr<const void> id;
     std::vector<Target> targets;
   };
   struct Hooks {

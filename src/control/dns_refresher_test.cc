@@ -47,7 +47,7 @@ TEST_F(DnsRefresherTest, LeavesTheSnapshotAloneWhileItsAddressesStay) {
   EXPECT_EQ(recompiles_, 0);
 }
 
-TEST_F(DnsRefresherTest, DoesNotRecompileASnapshotReplacedDuringTheLookUp) {
+TEST_F(DnsRefresherTest, DoesNotRecompileASnapshotReplacedMeanwhile) {
   auto moved = hooks("10.255.0.1");
   // Every look at the serving snapshot finds a new one, as if a reload came each time.
   auto serving = moved.serving;

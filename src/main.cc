@@ -10,7 +10,9 @@
 
 #include "config/config_loader.h"
 #include "config/config_schema.h"
-#include "proxy/gateway.h"
+#include "control/control_plane.h"
+#include "proxy/runtime.h"
+#include "server/gateway.h"
 
 namespace {
 
@@ -155,7 +157,7 @@ int main(int argc, char** argv) {
                 << " not found; write a starter one with `portico init`\n";
       return 1;
     }
-    portico::proxy::Gateway gateway(args.config, {args.workers, args.log_level});
+    portico::server::Gateway gateway(args.config, {args.workers, args.log_level});
     return gateway.run();
   }
   if (args.command == "help") {

@@ -1,6 +1,7 @@
 // The admin listener: /health, /ready, /metrics, /admin/*, and the dashboard page.
-// Runs on its own io_context thread, off the request path; it reaches the gateway only
-// through AdminHooks, which are called on that thread.
+// Runs on the io_context it is given (the server's loop), off the request path; it reaches the
+// server only through AdminHooks, which are called on that loop. What the hooks answer for
+// /admin/routes and /admin/upstreams is in routes_view.h and upstreams_view.h.
 #pragma once
 
 #include <boost/asio/io_context.hpp>

@@ -25,7 +25,8 @@ struct Config {
   ServerConfig server;
   AdminConfig admin;
   std::map<std::string, UpstreamConfig> upstreams;
-  // Sections built by later issues, kept whole so they can be validated, shown and reloaded.
+  // Feature sections: auth and cors are built; rate_limits and cache are kept whole, unused,
+  // so they can be validated, shown and reloaded before their features arrive.
   std::map<std::string, AuthProviderConfig> auth;  // name -> provider; routes name them
   std::optional<RateLimitsConfig> rate_limits;
   std::optional<CacheConfig> cache;

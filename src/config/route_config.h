@@ -146,8 +146,9 @@ struct RouteConfig {
   std::optional<Duration> timeout;
   WebSocketConfig websocket;
 
-  // Filters and actions built by later issues. Parsed and kept so validation and reload see
-  // them; `unimplemented` lists what this build cannot serve yet (see the route compiler).
+  // The route's filters and actions beyond proxying. Those this build lacks are still parsed
+  // and kept so validation and reload see them: aggregate and grpc make the route answer 501
+  // (the route compiler, proxy/runtime.cc); rate_limit, cache and compress are warned about.
   std::vector<std::string> auth;  // provider names; ["none"] = explicitly none
   std::vector<std::string> require_roles;
   std::vector<std::string> require_scopes;

@@ -1,5 +1,5 @@
 // Prometheus metrics. Each worker owns a MetricsShard and is its only writer; a scrape copies
-// every shard on its own worker thread (see net/worker_pool.h) and sums them here.
+// every shard on its own worker thread (proxy::Worker::snapshot_metrics) and sums them here.
 #pragma once
 
 #include <array>

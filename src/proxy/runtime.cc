@@ -43,7 +43,8 @@ boost::asio::ip::tcp::endpoint resolve(const std::string& host, std::uint16_t po
   boost::system::error_code ec;
   auto address = boost::asio::ip::make_address(host, ec);
   if (!ec) return {address, port};
-  // Hostnames are resolved once per compile; Gateway::refresh_dns compiles again when they move.
+  // Hostnames are resolved once per compile; control::DnsRefresher has the server compile again
+  // when they move.
   boost::asio::io_context io;
   boost::asio::ip::tcp::resolver resolver(io);
   auto results = resolver.resolve(host, std::to_string(port), ec);

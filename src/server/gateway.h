@@ -1,12 +1,10 @@
-// The process: loads and compiles the config, runs the workers, the admin listener and the
-// signal handling; reloads by swapping snapshots; drains on SIGTERM/SIGINT.
+// The process: loads and compiles the config, runs the workers, the admin listener, DNS refresh
+// and the signal handling; reloads by swapping snapshots; drains on SIGTERM/SIGINT.
 #pragma once
 
-#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/json/value.hpp>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -16,12 +14,13 @@
 
 #include "admin/admin_server.h"
 #include "control/control_plane.h"
+#include "control/dns_refresher.h"
 #include "observability/access_log.h"
 #include "observability/metrics.h"
 #include "proxy/runtime.h"
 #include "proxy/worker.h"
 
-namespace portico::proxy {
+namespace portico::server {
 
 struct Overrides {
   std::optional<int> workers;
@@ -36,20 +35,18 @@ class Gateway {
 
  private:
   // Loads, validates and compiles; on failure returns null and fills `errors`.
-  std::shared_ptr<const Runtime> build_runtime(std::vector<std::string>& errors);
+  std::shared_ptr<const proxy::Runtime> build_runtime(std::vector<std::string>& errors);
   admin::ReloadOutcome reload();
-  std::shared_ptr<const Runtime> current_runtime();
+  std::shared_ptr<const proxy::Runtime> current_runtime();
   // Makes `runtime` the one workers serve (each swaps between requests).
-  void install(std::shared_ptr<const Runtime> runtime,
+  void install(std::shared_ptr<const proxy::Runtime> runtime,
                std::shared_ptr<observability::AccessLogWriter> log);
-  boost::asio::awaitable<void> refresh_dns();
+  control::DnsRefresher::Snapshot dns_targets();
+  void recompile_for_dns();  // same config, same version: hostnames resolved again
   void begin_drain();
   void poll_drain();
   void watch_config_file();  // with `watch: true`: reload when the file changes
   std::string render_metrics();
-  boost::json::value routes_json();
-  boost::json::value upstreams_json();
-  void render_upstream_gauges(std::string& out);
   std::shared_ptr<observability::AccessLogWriter> access_log_for(const config::Config& config);
 
   std::string config_path_;
@@ -70,14 +67,15 @@ class Gateway {
   control::ControlPlane background_;
 
   std::mutex mutex_;  // guards runtime_ and access_log_ (control plane only)
-  std::shared_ptr<const Runtime> runtime_;
+  std::shared_ptr<const proxy::Runtime> runtime_;
   std::shared_ptr<observability::AccessLogWriter> access_log_;
   std::string access_log_path_;
   std::uint64_t version_ = 0;
 
-  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<proxy::Worker>> workers_;
   std::unique_ptr<admin::AdminServer> admin_;
+  control::DnsRefresher dns_;
   bool draining_ = false;
 };
 
-}  // namespace portico::proxy
+}  // namespace portico::server

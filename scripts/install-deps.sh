@@ -6,7 +6,7 @@ set -euo pipefail
 build_packages=(
   build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev clang-format
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
-  libyaml-cpp-dev libre2-dev libssl-dev zlib1g-dev
+  libyaml-cpp-dev libre2-dev libssl-dev zlib1g-dev libmimalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 test_packages=(

@@ -8,6 +8,10 @@
 #include <string>
 #include <vector>
 
+#ifdef PORTICO_MIMALLOC
+#include <mimalloc.h>
+#endif
+
 #include "config/config_loader.h"
 #include "config/config_schema.h"
 #include "control/control_plane.h"
@@ -15,6 +19,16 @@
 #include "server/gateway.h"
 
 namespace {
+
+std::string allocator_name() {
+#ifdef PORTICO_MIMALLOC
+  int v = mi_version();  // e.g. 209; the call also keeps the library linked
+  return "mimalloc " + std::to_string(v / 100) + "." + std::to_string(v / 10 % 10) + "." +
+         std::to_string(v % 10);
+#else
+  return "glibc malloc";
+#endif
+}
 
 constexpr const char* usage = R"(usage: portico <command> [options]
 
@@ -141,7 +155,8 @@ int main(int argc, char** argv) {
   if (args.command == "version") {
     std::cout << "portico " << PORTICO_VERSION
               << "\nfeatures: http1 proxy, router (trie + RE2), reload, drain, metrics, "
-                 "access log, admin API\n";
+                 "access log, admin API, tls listener, websocket\n"
+              << "allocator: " << allocator_name() << "\n";
     return 0;
   }
   if (args.command == "schema") {

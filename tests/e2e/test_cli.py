@@ -1,6 +1,7 @@
 """The command line: validate, init, version, schema, and refusing to start on a bad config."""
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -118,6 +119,11 @@ def test_version():
     p = run("version")
     assert p.returncode == 0
     assert re.search(r"\d+\.\d+\.\d+", p.stdout)
+    allocator = re.search(r"^allocator: (mimalloc \d+\.\d+\.\d+|glibc malloc)$", p.stdout, re.M)
+    assert allocator, p.stdout
+    # The Release build links mimalloc; the sanitizer builds (PORTICO_BIN) keep their own.
+    if "PORTICO_BIN" not in os.environ:
+        assert allocator.group(1).startswith("mimalloc"), p.stdout
 
 
 def test_schema_is_json_schema():

@@ -317,10 +317,19 @@ Task<bool> ServerConnection::write_iov() {
 }
 
 Task<bool> ServerConnection::write_to_client(asio::const_buffer bytes) {
-  auto [ec, n] =
-      tls_ ? co_await tls_->write(bytes) : co_await asio::async_write(socket_, bytes, use_tuple);
+  if (tls_) {
+    auto [ec, n] = co_await tls_->write(bytes);
+    bytes_out_ += n;
+    co_return !ec;
+  }
+  boost::system::error_code ec;
+  auto now = net::write_now(socket_, bytes, ec);
+  bytes_out_ += now;
+  if (ec) co_return false;
+  if (now == bytes.size()) co_return true;
+  auto [rest_ec, n] = co_await asio::async_write(socket_, bytes + now, use_tuple);
   bytes_out_ += n;
-  co_return !ec;
+  co_return !rest_ec;
 }
 
 void ServerConnection::Writer::start(core::ResponseHead& head) {

@@ -14,9 +14,8 @@ namespace portico::net {
 // Writes what the socket takes now, without blocking (the socket is put in non-blocking mode).
 // Returns the bytes written: all, some, or 0 when the socket would block; `ec` is set only
 // for a real error (the peer reset, ...).
-template <class Socket>
-std::size_t write_now(Socket& socket, const std::vector<boost::asio::const_buffer>& pieces,
-                      boost::system::error_code& ec) {
+template <class Socket, class ConstBuffers>
+std::size_t write_now(Socket& socket, const ConstBuffers& pieces, boost::system::error_code& ec) {
   if (!socket.non_blocking()) {
     socket.non_blocking(true, ec);
     if (ec) return 0;

@@ -107,8 +107,15 @@ Task<std::tuple<boost::system::error_code, std::size_t>> Exchange::read_some(
 }
 
 Task<std::tuple<boost::system::error_code, std::size_t>> Exchange::write(asio::const_buffer bytes) {
-  relay_iov_.assign(1, bytes);
-  co_return co_await connection_->write(relay_iov_);
+  std::size_t now = 0;
+  if (!connection_->tls()) {
+    boost::system::error_code ec;
+    now = net::write_now(connection_->socket, bytes, ec);
+    if (ec || now == bytes.size()) co_return std::tuple{ec, now};
+  }
+  relay_iov_.assign(1, bytes + now);
+  auto [ec, n] = co_await connection_->write(relay_iov_);
+  co_return std::tuple{ec, now + n};
 }
 
 std::string_view Exchange::take_early_bytes() {

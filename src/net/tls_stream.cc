@@ -118,12 +118,14 @@ TlsStream::Step TlsStream::classify(int result) {
 }
 
 asio::awaitable<error_code> TlsStream::fill() {
-  if (in_begin_ == in_end_) in_begin_ = in_end_ = 0;
-  if (in_end_ == in_.size()) {
+  if (in_begin_ > 0) {
     std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
     in_end_ -= in_begin_;
     in_begin_ = 0;
   }
+  // OpenSSL takes what is here before it asks for more, so the buffer is never full here;
+  // were it, a zero-length read would complete at once and the caller would spin.
+  if (in_end_ == in_.size()) co_return asio::error::no_buffer_space;
   auto [ec, n] = co_await socket_.async_read_some(
       asio::buffer(in_.data() + in_end_, in_.size() - in_end_), use_tuple);
   in_end_ += n;
@@ -154,6 +156,8 @@ asio::awaitable<error_code> TlsStream::flush() {
     }
     sending_.clear();
   }
+  // Part of a record may have gone: the session cannot go on.
+  if (ec && !failure_) failure_ = ec;
   co_return ec;
 }
 
@@ -182,14 +186,20 @@ asio::awaitable<TlsStream::IoResult> TlsStream::read_some(asio::mutable_buffer b
     }
     clear_errors();
     std::size_t n = 0;
+    auto unread_before = in_end_ - in_begin_;
     int result = SSL_read_ex(ssl_, buffer.data(), buffer.size(), &n);
+    // Classified before any suspension: the error queue belongs to the thread, which other
+    // connections use meanwhile.
+    Step step = result == 1 ? Step::Done : classify(result);
     // A read may make OpenSSL write (a key update answered): sent now unless a write is
     // already sending, which then sends it too.
     if (!out_.empty() && !flushing_) {
       if (auto ec = co_await flush()) co_return IoResult{ec, 0};
     }
-    if (result == 1) co_return IoResult{error_code{}, n};
-    if (classify(result) == Step::Failed) co_return ended();
+    if (step == Step::Done) co_return IoResult{error_code{}, n};
+    if (step == Step::Failed) co_return ended();
+    // Input left that OpenSSL has not taken yet: offer it again, unless it took none of it.
+    if (in_begin_ != in_end_ && in_end_ - in_begin_ < unread_before) continue;
     if (auto ec = co_await fill()) co_return IoResult{ec, 0};
   }
 }
@@ -202,7 +212,11 @@ asio::awaitable<TlsStream::IoResult> TlsStream::write(asio::const_buffer bytes) 
   clear_errors();
   std::size_t n = 0;
   if (bytes.size() > 0 && SSL_write_ex(ssl_, bytes.data(), bytes.size(), &n) != 1) {
-    classify(0);
+    // Our BIO takes every byte, so only a post-handshake message cut across records (which
+    // leaves OpenSSL wanting input before it writes) or a broken session gets here; either
+    // ends the session rather than reporting a write that did not happen.
+    if (classify(0) != Step::Failed || !failure_)
+      failure_ = asio::ssl::error::unspecified_system_error;
     co_return IoResult{failure_, 0};
   }
   if (auto ec = co_await flush()) co_return IoResult{ec, 0};

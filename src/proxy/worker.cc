@@ -1,5 +1,7 @@
 #include "proxy/worker.h"
 
+#include <unordered_set>
+
 #include <openssl/rand.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -95,12 +97,9 @@ void Worker::schedule_sweep() {
     deadlines_.sweep(now);
     // Every second: close pooled upstream connections idle past their upstream's timeout.
     if (++sweeps_ % 20 == 0) {
-      for (std::size_t u = 0; u < upstreams_.pools.size(); ++u)
-        for (auto* pool : upstreams_.pools[u])
-          pool->sweep(now, runtime_->upstreams[u].timeouts.idle);
+      for (auto& [key, pool] : pools_) pool->sweep(now);
       buffers_.trim();
-      std::erase_if(retired_upstreams_,
-                    [](const UpstreamGeneration& g) { return g.runtime.use_count() == 1; });
+      drop_unused_upstream_state();
     }
     if (access_log_ && sweeps_ % 4 == 0) access_log_->flush();
     schedule_sweep();
@@ -109,8 +108,7 @@ void Worker::schedule_sweep() {
 
 Worker::UpstreamGeneration& Worker::generation_of(upstream::UpstreamSlot slot) {
   auto is_of = [slot](const UpstreamGeneration& g) {
-    const auto& upstreams = g.runtime->upstreams;
-    return slot.index < upstreams.size() && &upstreams[slot.index] == slot.identity;
+    return slot.index < g.identities.size() && g.identities[slot.index] == slot.identity;
   };
   if (is_of(upstreams_)) [[likely]]
     return upstreams_;
@@ -149,10 +147,12 @@ std::uint64_t Worker::random_seed() {
 void Worker::rebuild_upstream_state() {
   // Pools are keyed by target address and outlive config versions, so a reload that keeps a
   // target keeps its warm connections.
-  if (upstreams_.runtime && upstreams_.runtime != runtime_)
+  if (!upstreams_.identities.empty() && upstreams_.runtime.lock() != runtime_)
     retired_upstreams_.push_back(std::move(upstreams_));
-  upstreams_ = {.runtime = runtime_, .pools = {}, .balancers = {}};
+  upstreams_ = {.runtime = runtime_, .identities = {}, .pools = {}, .balancers = {}};
+  drop_unused_upstream_state();
   for (const auto& upstream : runtime_->upstreams) {
+    upstreams_.identities.push_back(&upstream);
     std::vector<upstream::ConnectionPool*> pools;
     // max_connections is per process: each worker gets its share (at least one).
     auto share = std::max<std::uint64_t>(1, upstream.max_connections / std::max(1u, worker_count_));
@@ -162,6 +162,7 @@ void Worker::rebuild_upstream_state() {
         pool = std::make_unique<upstream::ConnectionPool>(target.pool_key, share);
       else
         pool->set_max_connections(share);
+      pool->set_idle_timeout(upstream.timeouts.idle);
       pools.push_back(pool.get());
     }
     upstreams_.pools.push_back(std::move(pools));
@@ -169,6 +170,20 @@ void Worker::rebuild_upstream_state() {
         upstream::make_balancer(*upstream.config, upstream.state, upstream.maglev, random_seed()));
   }
   buffers_.set_buffer_size(buffer_size_for(*runtime_));
+}
+
+void Worker::drop_unused_upstream_state() {
+  std::erase_if(retired_upstreams_,
+                [](const UpstreamGeneration& g) { return g.runtime.expired(); });
+  std::unordered_set<const upstream::ConnectionPool*> in_use;
+  auto note = [&](const UpstreamGeneration& g) {
+    for (const auto& targets : g.pools) in_use.insert(targets.begin(), targets.end());
+  };
+  note(upstreams_);
+  for (const auto& g : retired_upstreams_) note(g);
+  std::erase_if(pools_, [&](const auto& entry) {
+    return !in_use.contains(entry.second.get()) && entry.second->unused();
+  });
 }
 
 void Worker::sync_listeners(const std::vector<config::Endpoint>& addresses) {

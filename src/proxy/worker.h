@@ -85,12 +85,17 @@ class Worker final : public upstream::TargetPools,
   void schedule_sweep();
   // This worker's pools and balancers for one config snapshot's upstreams, by index.
   struct UpstreamGeneration {
-    std::shared_ptr<const Runtime> runtime;
+    // Whether its snapshot still lives (a request anywhere may hold it); not owning it, so
+    // that the workers' generations do not keep each other's snapshots alive.
+    std::weak_ptr<const Runtime> runtime;
+    std::vector<const void*> identities;                         // [upstream]: UpstreamSlot
     std::vector<std::vector<upstream::ConnectionPool*>> pools;   // [upstream][target]
     std::vector<std::unique_ptr<upstream::Balancer>> balancers;  // [upstream]
   };
   void rebuild_upstream_state();
   UpstreamGeneration& generation_of(upstream::UpstreamSlot slot);
+  // Drops the generations whose snapshot is gone, then the pools none of the rest uses.
+  void drop_unused_upstream_state();
   std::uint64_t random_seed();
   void sync_listeners(const std::vector<config::Endpoint>& addresses);
 
@@ -121,8 +126,8 @@ class Worker final : public upstream::TargetPools,
   std::vector<std::pair<std::string, std::unique_ptr<boost::asio::ip::tcp::acceptor>>> acceptors_;
   std::unordered_map<std::string, std::unique_ptr<upstream::ConnectionPool>> pools_;
   UpstreamGeneration upstreams_;
-  // Generations of snapshots that requests begun before a reload still use; each is dropped
-  // once this worker holds the last reference to its snapshot.
+  // Generations of snapshots that requests begun before a reload may still use; each is
+  // dropped once its snapshot is gone (and a pool once no generation has it and it is empty).
   std::vector<UpstreamGeneration> retired_upstreams_;
   std::thread thread_;
 };

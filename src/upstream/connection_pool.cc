@@ -48,7 +48,8 @@ void ConnectionPool::discard(std::unique_ptr<UpstreamConnection> connection) {
   wake_one();
 }
 
-void ConnectionPool::sweep(Clock::time_point now, std::chrono::milliseconds idle_timeout) {
+void ConnectionPool::sweep(Clock::time_point now) {
+  const auto idle_timeout = idle_timeout_;
   // Oldest connections sit at the front (give_back appends), but check every one anyway.
   std::size_t kept = 0;
   for (auto& connection : idle_) {

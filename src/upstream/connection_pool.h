@@ -32,8 +32,10 @@ class ConnectionPool {
   void give_back(std::unique_ptr<UpstreamConnection> connection);
   // The connection will not be reused (closed, failed, or handed elsewhere).
   void discard(std::unique_ptr<UpstreamConnection> connection);
-  // Closes idle connections unused for `idle_timeout`.
-  void sweep(Clock::time_point now, std::chrono::milliseconds idle_timeout);
+  // Closes idle connections unused for the upstream's idle timeout (the last config naming
+  // this target sets it).
+  void sweep(Clock::time_point now);
+  void set_idle_timeout(std::chrono::milliseconds timeout) { idle_timeout_ = timeout; }
   void set_max_connections(std::uint64_t max) { max_connections_ = max; }
 
   // Requests waiting for a connection when the pool is at max_connections park a timer here;
@@ -46,11 +48,14 @@ class ConnectionPool {
   // round trip less and no certificate chain. Per worker, so no lock.
   SSL_SESSION* tls_session() const { return tls_session_.get(); }
   std::uint64_t open_count() const { return open_; }
+  // No connection open or in use, nothing waiting: nothing refers to the pool any more.
+  bool unused() const { return open_ == 0 && idle_.empty() && waiters_.empty(); }
 
  private:
   std::string key_;
   std::uint64_t max_connections_;
   std::uint64_t open_ = 0;  // idle + in use
+  std::chrono::milliseconds idle_timeout_{std::chrono::seconds(60)};
   std::vector<std::unique_ptr<UpstreamConnection>> idle_;
   std::deque<boost::asio::steady_timer*> waiters_;
   std::shared_ptr<SSL_SESSION> tls_session_;

@@ -56,7 +56,8 @@ TEST_F(PoolTest, SweepClosesOnlyConnectionsIdlePastTheTimeout) {
   // Sweep as if 2 s passed, with only `fresh` used recently: expired ones sit on both sides.
   auto now = Clock::now() + 2s;
   fresh_raw->idle_since = now - 100ms;
-  pool.sweep(now, 1s);
+  pool.set_idle_timeout(1s);
+  pool.sweep(now);
   EXPECT_EQ(pool.idle_count(), 1u);
   EXPECT_EQ(pool.open_count(), 1u);
   EXPECT_EQ(pool.take_idle().get(), fresh_raw);

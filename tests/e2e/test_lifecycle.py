@@ -2,6 +2,7 @@
 
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -207,6 +208,36 @@ def test_retry_begun_before_a_reload_stays_on_its_upstream(gateway, upstream):
         assert gw.proc.poll() is None
     finally:
         flaky.close()
+
+
+def established_to(port):
+    """TCP connections established to 127.0.0.1:`port` (from any local process)."""
+    out = subprocess.run(["ss", "-Htn", "state", "established", "( dport = :%d )" % port],
+                         capture_output=True, text=True, check=True).stdout
+    return len([line for line in out.splitlines() if line.strip()])
+
+
+def test_pooled_connections_to_a_target_a_reload_removed_are_closed_when_idle(gateway, upstream):
+    # The idle sweep covers every pool, not only the current config's: a target the reload
+    # dropped still has its warm connections closed after the upstream's idle timeout.
+    old, new = upstream("old-target"), upstream("new-target")
+
+    def config(url):
+        return pt.make_config(upstreams="up: {targets: [%s], timeouts: {idle: 1s}}" % url,
+                              routes="- {name: all, match: {prefix: /}, upstream: up}")
+
+    gw = gateway(config(old.url))
+    with requests.Session() as s:
+        for _ in range(4):
+            assert s.get(gw.url + "/x", timeout=5).json()["name"] == "old-target"
+    old_port = int(old.url.rsplit(":", 1)[1])
+    assert established_to(old_port) >= 1
+    gw.write_config(config(new.url))
+    gw.signal(signal.SIGHUP)
+    assert pt.wait_until(lambda: reloads(gw, "success") == 1, 5), gw.stderr_text()
+    assert requests.get(gw.url + "/x", timeout=5).json()["name"] == "new-target"
+    assert pt.wait_until(lambda: established_to(old_port) == 0, 6), \
+        "the gateway still holds %d connections to the removed target" % established_to(old_port)
 
 
 def test_sigterm_drains_inflight_then_exits_0(gateway, upstream):

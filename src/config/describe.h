@@ -143,4 +143,17 @@ const std::vector<std::string_view>& yaml_keys() {
   return keys;
 }
 
+// The keys a mapping of T must have, in member order: those noted `required` whose `only_for`
+// is `type` (by default, the keys every type needs), for YamlReader::require.
+template <class T>
+std::vector<std::string_view> required_keys(std::string_view type = {}) {
+  static_assert(check_description<T>(), "a note names a member that is not described");
+  std::vector<std::string_view> out;
+  boost::mp11::mp_for_each<Members<T>>([&](auto d) {
+    constexpr Note note = note_of<T>(decltype(d)::name);
+    if (note.required && note.only_for == type) out.push_back(key_of(note));
+  });
+  return out;
+}
+
 }  // namespace portico::config

@@ -58,7 +58,7 @@ struct Note {
   bool required = false;
   bool by_name = false;      // a list of structs written and shown as a mapping keyed by `name`
   bool one_or_list = false;  // a list of which one item may stand alone; at least one
-  std::span<const std::string_view> choices = {};  // the schema's enum
+  std::span<const std::string_view> choices = {};  // the schema's enum; of a list, its items'
   std::string_view description = {};
   std::string_view schema = {};     // JSON Schema replacing the one the member's type gives
   std::string_view extend = {};     // JSON Schema keywords added to the one its type gives

@@ -32,6 +32,10 @@ constexpr auto notes_of(const ApiKey*) {
 }
 
 inline constexpr std::string_view kAuthTypes[] = {"jwt", "api_key", "oauth2_introspection"};
+// The JWS algorithms a jwt provider may allow: the reader's list and the schema's enum.
+inline constexpr std::string_view kJwtAlgorithms[] = {"HS256", "HS384", "HS512", "RS256",
+                                                      "RS384", "RS512", "PS256", "PS384",
+                                                      "PS512", "ES256", "ES384", "EdDSA"};
 
 // One provider as written. One struct for the three types: a key noted `only_for` a type is
 // refused with the others (and not shown for them).
@@ -83,10 +87,7 @@ constexpr auto notes_of(const AuthProviderConfig*) {
       {.member = "public_key", .empty = Empty::Omitted, .only_for = jwt},
       {.member = "jwks_url", .mask = Mask::UrlPassword, .empty = Empty::Omitted, .only_for = jwt},
       {.member = "jwks_file", .empty = Empty::Omitted, .only_for = jwt},
-      {.member = "algorithms",
-       .only_for = jwt,
-       .schema = R"({"type": "array", "items": {"enum": ["HS256", "HS384", "HS512", "RS256",
-                    "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"]}})"},
+      {.member = "algorithms", .only_for = jwt, .choices = kJwtAlgorithms},
       {.member = "issuer", .only_for = jwt},
       {.member = "audience", .only_for = jwt},
       {.member = "leeway", .only_for = jwt},

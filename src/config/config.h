@@ -14,10 +14,12 @@
 #include "config/route_config.h"
 #include "config/server_config.h"
 #include "config/upstream_config.h"
+#include "filters/auth/auth_config.h"
 #include "filters/cors/cors_config.h"
 
 namespace portico::config {
 
+using filters::auth::AuthProviderConfig;
 using filters::cors::CorsConfig;
 
 struct Config {

@@ -209,7 +209,7 @@ json::value member_file_form(const json::value& view) {
       out[match.at("name").as_string()] = match.at("regex").as_bool() ? "~" + value : value;
     }
     return out;
-  } else if constexpr (std::is_same_v<M, std::vector<ApiKey>>) {
+  } else if constexpr (std::is_same_v<M, std::vector<filters::auth::ApiKey>>) {
     json::object out;
     for (const auto& key : view.as_array()) out[key.at("key").as_string()] = key.at("consumer");
     return out;

@@ -161,7 +161,7 @@ void read_config(YamlReader& r, const Field& root, Config& config) {
   read_server(r, f->get("server"), config.server);
   read_admin(r, f->get("admin"), config.admin);
   read_upstreams(r, f->get("upstreams"), config);
-  read_auth(r, f->get("auth"), config);
+  config.auth = filters::auth::read_auth_config(r, f->get("auth"));
   read_rate_limits(r, f->get("rate_limits"), config);
   read_cache(r, f->get("cache"), config);
   config.cors = filters::cors::read_cors_config(r, f->get("cors"));

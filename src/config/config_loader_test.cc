@@ -733,6 +733,33 @@ TEST(ConfigLoader, AuthProvidersAreValidatedByType) {
   EXPECT_THAT(error_at(result, "auth.f").message, HasSubstr("missing key \"type\""));
 }
 
+// A key noted `required` (for a provider: of its type) is reported at the mapping that lacks
+// it, one error a key, in the order the struct declares them.
+TEST(ConfigLoader, ReportsEachMissingRequiredKeyAtItsMapping) {
+  auto result = load(with_upstream(R"(
+auth:
+  idp: {type: oauth2_introspection}
+rate_limits:
+  policies:
+    p: {}
+routes:
+  - match: {prefix: /a}
+    aggregate: {calls: {one: {}}}
+  - match: {prefix: /g}
+    grpc: {}
+)"));
+  EXPECT_EQ(describe(result),
+            "portico.yaml:7:8: auth.idp: missing key \"url\"\n"
+            "portico.yaml:7:8: auth.idp: missing key \"client_id\"\n"
+            "portico.yaml:10:8: rate_limits.policies.p: missing key \"key\"\n"
+            "portico.yaml:10:8: rate_limits.policies.p: missing key \"rate\"\n"
+            "portico.yaml:13:30: routes[0].aggregate.calls.one: missing key \"upstream\"\n"
+            "portico.yaml:13:30: routes[0].aggregate.calls.one: missing key \"path\"\n"
+            "portico.yaml:15:11: routes[1].grpc: missing key \"upstream\"\n"
+            "portico.yaml:15:11: routes[1].grpc: missing key \"descriptors\"\n"
+            "portico.yaml:15:11: routes[1].grpc: missing key \"method\"\n");
+}
+
 TEST(ConfigLoader, RequireRolesNeedsAuth) {
   auto result = load(with_upstream(R"(
 routes:

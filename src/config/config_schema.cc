@@ -132,6 +132,8 @@ json::value SchemaBuilder::member_schema(const Note& note) {
     } else {
       json::array choices(note.choices.begin(), note.choices.end());
       schema = json::object{{"enum", std::move(choices)}};
+      if constexpr (is_vector<T>)
+        schema = json::object{{"type", "array"}, {"items", std::move(schema)}};
     }
   } else if constexpr (is_vector<T> && !std::is_same_v<T, HeaderList>) {
     json::value item = type_schema<typename T::value_type>();

@@ -58,7 +58,7 @@ struct Note {
   bool required = false;
   bool by_name = false;      // a list of structs written and shown as a mapping keyed by `name`
   bool one_or_list = false;  // a list of which one item may stand alone; at least one
-  std::span<const std::string_view> choices = {};  // the schema's enum
+  std::span<const std::string_view> choices = {};  // the schema's enum; of a list, its items'
   std::string_view description = {};
   std::string_view schema = {};     // JSON Schema replacing the one the member's type gives
   std::string_view extend = {};     // JSON Schema keywords added to the one its type gives
@@ -141,6 +141,19 @@ const std::vector<std::string_view>& yaml_keys() {
     return out;
   }();
   return keys;
+}
+
+// The keys a mapping of T must have, in member order: those noted `required` whose `only_for`
+// is `type` (by default, the keys every type needs), for YamlReader::require.
+template <class T>
+std::vector<std::string_view> required_keys(std::string_view type = {}) {
+  static_assert(check_description<T>(), "a note names a member that is not described");
+  std::vector<std::string_view> out;
+  boost::mp11::mp_for_each<Members<T>>([&](auto d) {
+    constexpr Note note = note_of<T>(decltype(d)::name);
+    if (note.required && note.only_for == type) out.push_back(key_of(note));
+  });
+  return out;
 }
 
 }  // namespace portico::config

@@ -243,9 +243,7 @@ std::optional<AggregateConfig> read_aggregate(YamlReader& r, const std::optional
     if (!call) continue;
     AggregateCall item;
     item.name = entry.key;
-    for (auto key : {"upstream", "path"}) {
-      if (!call->has(key)) r.error(entry.value, std::string("missing key \"") + key + "\"");
-    }
+    r.require(*call, required_keys<AggregateCall>());
     assign(read_upstream_name(r, call->get("upstream"), config), item.upstream);
     if (auto path = r.non_empty(call->get("path"))) {
       std::string problem =
@@ -266,9 +264,7 @@ std::optional<GrpcConfig> read_grpc(YamlReader& r, const std::optional<Field>& f
   auto f = r.mapping(field, yaml_keys<GrpcConfig>());
   if (!f) return std::nullopt;
   GrpcConfig out;
-  for (auto key : {"upstream", "descriptors", "method"}) {
-    if (!f->has(key)) r.error(f->self(), std::string("missing key \"") + key + "\"");
-  }
+  r.require(*f, required_keys<GrpcConfig>());
   if (auto upstream = read_upstream_name(r, f->get("upstream"), config)) {
     out.upstream = *upstream;
     if (config.upstreams.at(*upstream).protocol != "grpc") {

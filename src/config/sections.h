@@ -1,5 +1,6 @@
 // Internal to the config loader: one reader per top-level section of portico.yaml (a feature
-// whose config lives in its own folder brings its reader along: filters/cors/cors_config.h).
+// whose config lives in its own folder brings its reader along: filters/cors/cors_config.h,
+// filters/auth/auth_config.h).
 // Sections are read in dependency order (upstreams, auth and rate_limits before the routes
 // that name them), whatever order the file uses; errors are sorted by position at the end.
 //
@@ -21,7 +22,6 @@ void read_admin(YamlReader& reader, const std::optional<Field>& field, AdminConf
 void read_observability(YamlReader& reader, const std::optional<Field>& field,
                         ObservabilityConfig& observability);
 void read_upstreams(YamlReader& reader, const std::optional<Field>& field, Config& config);
-void read_auth(YamlReader& reader, const std::optional<Field>& field, Config& config);
 void read_rate_limits(YamlReader& reader, const std::optional<Field>& field, Config& config);
 void read_cache(YamlReader& reader, const std::optional<Field>& field, Config& config);
 void read_defaults(YamlReader& reader, const std::optional<Field>& field, Config& config);

@@ -309,6 +309,12 @@ std::optional<Fields> YamlReader::mapping(const std::optional<Field>& field,
   return fields;
 }
 
+void YamlReader::require(const Fields& fields, std::span<const std::string_view> keys) {
+  for (auto key : keys) {
+    if (!fields.has(key)) error(fields.self(), "missing key " + quoted(key));
+  }
+}
+
 std::optional<std::vector<Entry>> YamlReader::entries(const std::optional<Field>& field) {
   if (!field) return std::nullopt;
   std::vector<Entry> out;

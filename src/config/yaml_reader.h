@@ -66,10 +66,8 @@ class YamlReader {
   // `known`: yaml_keys<T>() for a described struct T.
   std::optional<Fields> mapping(const std::optional<Field>& field,
                                 std::span<const std::string_view> known);
-  std::optional<Fields> mapping(const std::optional<Field>& field,
-                                std::initializer_list<std::string_view> known) {
-    return mapping(field, std::span(known.begin(), known.size()));
-  }
+  // Reports each of `keys` (required_keys<T>()) that `fields` lacks, at the mapping itself.
+  void require(const Fields& fields, std::span<const std::string_view> keys);
   std::optional<std::vector<Entry>> entries(const std::optional<Field>& field);
   // `scalar_ok`: a single scalar stands for a list of one.
   std::optional<std::vector<Field>> list(const std::optional<Field>& field, bool scalar_ok = false);

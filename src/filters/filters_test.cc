@@ -32,8 +32,8 @@ std::string_view header_of(const proxy::LocalReply& reply, std::string_view name
   return {};
 }
 
-config::AuthProviderConfig api_key_config() {
-  config::AuthProviderConfig c;
+auth::AuthProviderConfig api_key_config() {
+  auth::AuthProviderConfig c;
   c.name = "partners";
   c.type = "api_key";
   c.header = "X-API-Key";

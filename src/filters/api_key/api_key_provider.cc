@@ -25,7 +25,7 @@ std::size_t ApiKeyProvider::DigestHash::operator()(const Digest& d) const {
   return h;
 }
 
-ApiKeyProvider::ApiKeyProvider(const config::AuthProviderConfig& config)
+ApiKeyProvider::ApiKeyProvider(const auth::AuthProviderConfig& config)
     : AuthProvider(config), header_(config.header) {
   for (const auto& [key, consumer] : config.keys) add_key(key, consumer);
   if (config.keys_file.empty()) return;

@@ -16,7 +16,7 @@ class ApiKeyProvider final : public auth::AuthProvider {
  public:
   // Reads `keys_file` when set (a YAML map key -> consumer); throws std::runtime_error with a
   // message naming the file when it cannot.
-  explicit ApiKeyProvider(const config::AuthProviderConfig& config);
+  explicit ApiKeyProvider(const auth::AuthProviderConfig& config);
 
   auth::AuthResult authenticate(proxy::RequestContext& ctx) const override;
 

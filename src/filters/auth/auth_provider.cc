@@ -19,7 +19,7 @@ std::optional<std::string> read_text(const std::string& path) {
 
 }  // namespace
 
-bool AuthProvider::unchanged_for(const config::AuthProviderConfig& config) const {
+bool AuthProvider::unchanged_for(const AuthProviderConfig& config) const {
   return config == config_ && std::ranges::all_of(key_files_, [](const auto& file) {
            return read_text(file.first) == file.second;
          });

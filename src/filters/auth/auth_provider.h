@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "config/feature_config.h"
+#include "filters/auth/auth_config.h"
 #include "proxy/request_context.h"
 
 namespace portico::filters::auth {
@@ -49,7 +49,7 @@ class AuthProvider {
   // Whether a recompile (reload, DNS) may keep this provider, its caches and fetched keys, for
   // `config`: the same config, and key files that still hold what was read from them (a key
   // taken out of a file must not stay trusted through the tokens cached under it).
-  bool unchanged_for(const config::AuthProviderConfig& config) const;
+  bool unchanged_for(const AuthProviderConfig& config) const;
 
   // Without suspending: Pass (ctx.identity set), Fail, or Wait when it needs I/O.
   virtual AuthResult authenticate(proxy::RequestContext& ctx) const = 0;
@@ -59,13 +59,13 @@ class AuthProvider {
   }
 
  protected:
-  explicit AuthProvider(config::AuthProviderConfig config) : config_(std::move(config)) {}
+  explicit AuthProvider(AuthProviderConfig config) : config_(std::move(config)) {}
   // The text of the key file at `path`, remembered for unchanged_for. Throws std::runtime_error
   // naming the provider, its config `key` and the file when it cannot be read.
   const std::string& read_key_file(std::string_view key, const std::string& path);
 
  private:
-  config::AuthProviderConfig config_;
+  AuthProviderConfig config_;
   std::vector<std::pair<std::string, std::string>> key_files_;  // path, text as read
 };
 

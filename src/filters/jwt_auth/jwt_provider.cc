@@ -15,7 +15,7 @@ std::int64_t unix_now() {
       .count();
 }
 
-jwt::VerifierOptions verifier_options(const config::AuthProviderConfig& config) {
+jwt::VerifierOptions verifier_options(const auth::AuthProviderConfig& config) {
   jwt::VerifierOptions options;
   options.algorithms = config.algorithms;
   // Without an allow-list, the algorithms of the key's kind: a key only verifies its own family
@@ -67,7 +67,7 @@ std::shared_ptr<const jwt::KeySet> parsed_or_throw(const std::string& provider,
 
 }  // namespace
 
-JwtProvider::JwtProvider(const config::AuthProviderConfig& config, control::ControlPlane* control)
+JwtProvider::JwtProvider(const auth::AuthProviderConfig& config, control::ControlPlane* control)
     : AuthProvider(config),
       sources_(config.token_from),
       verifier_(verifier_options(config)),

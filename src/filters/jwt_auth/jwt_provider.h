@@ -19,7 +19,7 @@ class JwtProvider final : public auth::AuthProvider {
  public:
   // Reads public_key / jwks_file now; starts fetching jwks_url on `control`. Throws
   // std::runtime_error naming the file or key when it cannot.
-  JwtProvider(const config::AuthProviderConfig& config, control::ControlPlane* control);
+  JwtProvider(const auth::AuthProviderConfig& config, control::ControlPlane* control);
   ~JwtProvider() override;
 
   auth::AuthResult authenticate(proxy::RequestContext& ctx) const override;

@@ -171,7 +171,7 @@ std::shared_ptr<const Introspection> parse_introspection(std::string_view body,
   return answer;
 }
 
-IntrospectionProvider::IntrospectionProvider(const config::AuthProviderConfig& config,
+IntrospectionProvider::IntrospectionProvider(const auth::AuthProviderConfig& config,
                                              control::ControlPlane* control)
     : AuthProvider(config), shared_(std::make_shared<Shared>()), control_(control) {
   if (!control)

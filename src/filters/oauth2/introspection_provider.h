@@ -28,7 +28,7 @@ struct Introspection {
 
 class IntrospectionProvider final : public auth::AuthProvider {
  public:
-  IntrospectionProvider(const config::AuthProviderConfig& config, control::ControlPlane* control);
+  IntrospectionProvider(const auth::AuthProviderConfig& config, control::ControlPlane* control);
 
   auth::AuthResult authenticate(proxy::RequestContext& ctx) const override;
   boost::asio::awaitable<auth::AuthResult> authenticate_async(

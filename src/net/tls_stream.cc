@@ -147,8 +147,7 @@ asio::awaitable<error_code> TlsStream::flush() {
   while (!out_.empty() && !ec) {
     sending_.swap(out_);
     out_.clear();
-    std::vector<asio::const_buffer> pieces{asio::buffer(sending_)};
-    auto n = write_now(socket_, pieces, ec);
+    auto n = write_now(socket_, asio::buffer(sending_), ec);
     if (!ec && n < sending_.size()) {
       auto [write_ec, m] = co_await asio::async_write(
           socket_, asio::buffer(sending_.data() + n, sending_.size() - n), use_tuple);

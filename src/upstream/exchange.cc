@@ -220,13 +220,15 @@ Task<ExchangeError> Exchange::send(const std::vector<asio::const_buffer>& iov,
 
 std::optional<ExchangeError> Exchange::try_send(const std::vector<asio::const_buffer>& iov,
                                                 bool may_be_stale) {
-  unsent_ = iov;
-  if (connection_->tls()) return std::nullopt;  // TLS seals the bytes first: send_rest does
-  boost::system::error_code ec;
-  auto n = net::write_now(connection_->socket, iov, ec);
-  // A keep-alive connection the upstream had closed: try a fresh one.
-  if (ec) return may_be_stale ? ExchangeError::Stale : ExchangeError::WriteFailed;
-  if (n == asio::buffer_size(iov)) return ExchangeError::None;
+  std::size_t n = 0;
+  if (!connection_->tls()) {  // over TLS the bytes are sealed first: send_rest does it all
+    boost::system::error_code ec;
+    n = net::write_now(connection_->socket, iov, ec);
+    // A keep-alive connection the upstream had closed: try a fresh one.
+    if (ec) return may_be_stale ? ExchangeError::Stale : ExchangeError::WriteFailed;
+    if (n == asio::buffer_size(iov)) return ExchangeError::None;
+  }
+  unsent_ = iov;  // copied only when bytes remain
   net::consume(unsent_, n);
   return std::nullopt;
 }

@@ -7,8 +7,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <chrono>
 #include <optional>
 #include <set>
@@ -319,6 +321,56 @@ TEST(RedisClient, SpeaksTlsToAVerifiedServer) {
   other_ca.tls_ca_file = other.ca_file;
   RedisClient untrusting{io, other_ca};
   EXPECT_EQ(call(io, untrusting, {"PING"}).error, CallError::Connection);
+}
+
+TEST(RedisClient, ResolvesAHostName) {
+  RedisProcess server;
+  asio::io_context io;
+  // localhost may resolve to ::1 first, where nothing listens: the next address is tried.
+  RedisClient client = make_client(io, "redis://localhost:" + std::to_string(server.port()));
+  auto ping = call(io, client, {"PING"});
+  ASSERT_TRUE(ping.ok()) << to_string(ping.error);
+  EXPECT_EQ(ping.reply.text, "PONG");
+}
+
+// A peer that accepts one connection and writes `greeting` to it, or nothing: not a Redis.
+struct FakeServer {
+  explicit FakeServer(asio::io_context& io)
+      : acceptor(io, {asio::ip::make_address("127.0.0.1"), 0}), peer(io) {
+    acceptor.async_accept(peer, [this](boost::system::error_code ec) {
+      if (!ec && !greeting.empty()) asio::async_write(peer, asio::buffer(greeting), [](auto...) {});
+    });
+  }
+  // With a password, the client's first words are AUTH, during its connect.
+  std::string url(bool login) const {
+    return std::string{login ? "redis://:pw@" : "redis://"} +
+           "127.0.0.1:" + std::to_string(acceptor.local_endpoint().port());
+  }
+
+  asio::ip::tcp::acceptor acceptor;
+  asio::ip::tcp::socket peer;
+  std::string greeting;  // written once connected; empty: silence
+};
+
+TEST(RedisClient, ReportsBytesThatAreNotResp) {
+  asio::io_context io;
+  FakeServer fake{io};
+  fake.greeting = "?what is this\r\n";
+  RedisClient client = make_client(io, fake.url(false));
+  EXPECT_EQ(call(io, client, {"PING"}).error, CallError::Protocol);
+}
+
+TEST(RedisClient, TimesOutALoginThatGetsNoAnswerAndBacksOff) {
+  asio::io_context io;
+  FakeServer fake{io};  // accepts, reads nothing, answers nothing: AUTH hangs
+  RedisClient client = make_client(io, fake.url(true), 50ms);
+  auto started = SteadyClock::now();
+  EXPECT_EQ(call(io, client, {"PING"}).error, CallError::Timeout);
+  EXPECT_LT(SteadyClock::now() - started, 200ms);
+  // A connect that did not finish counts as failed: the next call does not wait.
+  started = SteadyClock::now();
+  EXPECT_EQ(call(io, client, {"PING"}).error, CallError::Connection);
+  EXPECT_LT(SteadyClock::now() - started, 20ms);
 }
 
 TEST(RedisClient, RejectsBadOptionsAtConstruction) {

@@ -16,19 +16,21 @@
 #include "config/upstream_config.h"
 #include "filters/auth/auth_config.h"
 #include "filters/cors/cors_config.h"
+#include "filters/rate_limit/rate_limit_config.h"
 
 namespace portico::config {
 
 using filters::auth::AuthProviderConfig;
 using filters::cors::CorsConfig;
+using filters::rate_limit::RateLimitsConfig;
 
 struct Config {
   std::string source_path;  // the file it came from; empty when loaded from a string
   ServerConfig server;
   AdminConfig admin;
   std::map<std::string, UpstreamConfig> upstreams;
-  // Feature sections: auth and cors are built; rate_limits and cache are kept whole, unused,
-  // so they can be validated, shown and reloaded before their features arrive.
+  // Feature sections: auth, rate_limits and cors are built; cache is kept whole, unused, so it
+  // can be validated, shown and reloaded before its feature arrives.
   std::map<std::string, AuthProviderConfig> auth;  // name -> provider; routes name them
   std::optional<RateLimitsConfig> rate_limits;
   std::optional<CacheConfig> cache;

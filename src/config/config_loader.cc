@@ -162,7 +162,7 @@ void read_config(YamlReader& r, const Field& root, Config& config) {
   read_admin(r, f->get("admin"), config.admin);
   read_upstreams(r, f->get("upstreams"), config);
   config.auth = filters::auth::read_auth_config(r, f->get("auth"));
-  read_rate_limits(r, f->get("rate_limits"), config);
+  config.rate_limits = filters::rate_limit::read_rate_limits_config(r, f->get("rate_limits"));
   read_cache(r, f->get("cache"), config);
   config.cors = filters::cors::read_cors_config(r, f->get("cors"));
   read_defaults(r, f->get("defaults"), config);

@@ -286,10 +286,6 @@ std::optional<GrpcConfig> read_grpc(YamlReader& r, const std::optional<Field>& f
   return out;
 }
 
-bool enables(const std::optional<std::vector<std::string>>& names) {
-  return names && !names->empty() && names->front() != "none";
-}
-
 // `websocket: true | false | {idle_timeout: D}`.
 void read_websocket(YamlReader& r, const std::optional<Field>& field, RouteConfig& route) {
   if (!field) return;
@@ -369,7 +365,6 @@ Field read_route(YamlReader& r, const Field& field, Config& config, RouteConfig&
   read_websocket(r, f->get("websocket"), route);
 
   // What the route enables itself; what defaults enable is reported once under defaults.
-  if (enables(route.rate_limit)) r.not_built("rate_limits", f->get("rate_limit")->path);
   if (route.cache) r.not_built("cache", f->get("cache")->path);
   if (route.compress.value_or(false)) r.not_built("compress", f->get("compress")->path);
 

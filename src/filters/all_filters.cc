@@ -7,6 +7,7 @@
 #include "filters/cors/cors_filter.h"
 #include "filters/jwt_auth/jwt_provider.h"
 #include "filters/oauth2/introspection_provider.h"
+#include "filters/rate_limit/rate_limit_filter.h"
 #include "filters/rbac/rbac_filter.h"
 
 namespace portico::filters {
@@ -33,8 +34,15 @@ AuthProviders build_auth_providers(const config::Config& config, FilterServices&
   return providers;
 }
 
+std::shared_ptr<rate_limit::RateLimiter> build_rate_limiter(
+    const config::Config& config, FilterServices& services,
+    const std::shared_ptr<rate_limit::RateLimiter>& previous) {
+  return rate_limit::build_rate_limiter(config.rate_limits, previous, services.series);
+}
+
 FilterChain build_filter_chain(const config::Config& config, const config::RouteConfig& route,
                                std::string_view route_name, const AuthProviders& providers,
+                               const std::shared_ptr<rate_limit::RateLimiter>& rate_limiter,
                                FilterServices& services, const FilterChain* previous) {
   std::vector<std::shared_ptr<proxy::Filter>> chain;
   if (route.cors.value_or(false) && config.cors)
@@ -55,6 +63,15 @@ FilterChain build_filter_chain(const config::Config& config, const config::Route
   if (!route.require_roles.empty() || !route.require_scopes.empty())
     chain.push_back(std::make_shared<rbac::RbacFilter>(route_name, route.require_roles,
                                                        route.require_scopes, services.series));
+
+  if (route.rate_limit && !route.rate_limit->empty() && rate_limiter) {
+    std::vector<const rate_limit::CompiledPolicy*> policies;
+    for (const auto& name : *route.rate_limit) {
+      if (const auto* policy = rate_limiter->policy(name)) policies.push_back(policy);
+    }
+    chain.push_back(std::make_shared<rate_limit::RateLimitFilter>(route_name, std::move(policies),
+                                                                  rate_limiter, services.series));
+  }
 
   for (std::size_t i = 0; i < chain.size(); ++i) {
     chain[i]->set_state_slot(i);

@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 #include "filters/auth/auth_provider.h"
+#include "filters/rate_limit/rate_limiter.h"
 #include "observability/series.h"
 #include "proxy/filter.h"
 
@@ -34,11 +35,18 @@ struct FilterServices {
 AuthProviders build_auth_providers(const config::Config& config, FilterServices& services,
                                    const AuthProviders* previous = nullptr);
 
-// The filters of `route` in the order they run: cors preflight, auth, rbac. `previous`: the
+// The process's rate limiter (null without `rate_limits:`); `previous`'s memory store, and so
+// the buckets of every unchanged policy, carry over.
+std::shared_ptr<rate_limit::RateLimiter> build_rate_limiter(
+    const config::Config& config, FilterServices& services,
+    const std::shared_ptr<rate_limit::RateLimiter>& previous);
+
+// The filters of `route` in the order they run: cors preflight, auth, rbac, rate limits. `previous`: the
 // chain of the route of that name in the snapshot being replaced (reload, DNS recompile), whose
 // filters hand their long-lived state to the new ones of the same kind at the same place.
 FilterChain build_filter_chain(const config::Config& config, const config::RouteConfig& route,
                                std::string_view route_name, const AuthProviders& providers,
+                               const std::shared_ptr<rate_limit::RateLimiter>& rate_limiter,
                                FilterServices& services, const FilterChain* previous = nullptr);
 
 }  // namespace portico::filters

@@ -21,6 +21,9 @@ constexpr std::array<FamilyInfo, family_count> families = {{
     {"portico_upstream_duration_seconds",
      "Time from sending a request upstream to its response head, by upstream.", true},
     {"portico_auth_failures_total", "Requests refused by authentication or authorization.", false},
+    {"portico_rate_limited_total", "Requests refused by a rate limit policy.", false},
+    {"portico_rate_limit_store_errors_total",
+     "Rate limit decisions made without the shared store (it did not answer in time).", false},
 }};
 
 void append_histogram(std::string& out, std::string_view name, std::string_view labels,

@@ -110,6 +110,8 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
   const auto config_json = config::config_to_json(*config).as_object();
   runtime->auth_providers = filters::build_auth_providers(
       *config, filter_services, services.previous ? &services.previous->auth_providers : nullptr);
+  runtime->rate_limiter = filters::build_rate_limiter(
+      *config, filter_services, services.previous ? services.previous->rate_limiter : nullptr);
 
   std::map<std::string, std::size_t> upstream_index;
   for (const auto& [name, upstream] : config->upstreams) {
@@ -196,7 +198,7 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
     try {
       compiled.filters =
           filters::build_filter_chain(*config, route, route.name, runtime->auth_providers,
-                                      filter_services, previous_filters(services, route.name));
+                                      runtime->rate_limiter, filter_services, previous_filters(services, route.name));
     } catch (const std::runtime_error& e) {
       // A route that asks for authentication this build cannot do is refused, not served open.
       not_built = e.what();

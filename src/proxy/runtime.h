@@ -50,6 +50,7 @@ struct Runtime {
   std::vector<CompiledRoute> routes;  // same order as config->routes
   std::vector<UpstreamRuntime> upstreams;
   filters::AuthProviders auth_providers;
+  std::shared_ptr<filters::rate_limit::RateLimiter> rate_limiter;  // null without rate_limits
   // The listeners' TLS (`server.tls`); null when they speak plain HTTP. Connections hold it
   // for their lifetime, so a reload's new certificates reach only new handshakes.
   std::shared_ptr<net::TlsServerContext> tls_server;

@@ -76,9 +76,7 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   State state_ = State::Disconnected;
   std::shared_ptr<Session> session_;  // the current one; null while disconnected
   std::string outbox_;                // commands not written yet
-  std::string writing_;               // the bytes of the write in flight
-  bool write_in_flight_ = false;
-  std::deque<Pending> pending_;  // in the order their commands were queued
+  std::deque<Pending> pending_;       // in the order their commands were queued
   boost::asio::steady_timer timer_;
   bool timer_armed_ = false;
   Clock::time_point timer_at_{};

@@ -42,7 +42,8 @@ class RedisClient {
   // first key for most commands; with no argument there, to any node. Never throws.
   boost::asio::awaitable<CallResult> call(std::vector<std::string> argv, std::size_t key_index = 1);
 
-  // EVALSHA; on NOSCRIPT the script is sent once with EVAL, which also caches it on the server.
+  // EVALSHA; on NOSCRIPT the script is sent once with EVAL, which also caches it on the server
+  // (each of the two with its own timeout).
   // In cluster mode every key must be in one slot (use a hash tag): it goes where keys[0] goes.
   // `script` must outlive the call.
   boost::asio::awaitable<CallResult> eval(const RedisScript& script, std::vector<std::string> keys,

@@ -7,11 +7,12 @@ build_packages=(
   build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev clang-format
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
   libyaml-cpp-dev libre2-dev libssl-dev zlib1g-dev libmimalloc-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libvalijson-dev
   libhiredis-dev
 )
 test_packages=(
   curl openssl procps python3 python3-pytest python3-requests python3-websockets
+  json-schema-test-suite
   redis-server redis-tools
 )
 bench_packages=(

@@ -7,6 +7,8 @@
 
 #include "config/config_types.h"
 #include "config/describe.h"
+#include "filters/ip_rules/ip_rules_config.h"
+#include "filters/validate/validate_config.h"
 
 namespace portico::config {
 
@@ -156,6 +158,8 @@ struct RouteConfig {
   std::optional<RouteCacheConfig> cache;
   std::optional<bool> compress;
   std::optional<bool> cors;
+  std::optional<filters::ip_rules::IpRulesConfig> ip;
+  std::optional<filters::validate::ValidateConfig> validate;
   std::optional<RespondConfig> respond;
   std::optional<AggregateConfig> aggregate;
   std::optional<GrpcConfig> grpc;
@@ -163,7 +167,8 @@ struct RouteConfig {
 BOOST_DESCRIBE_STRUCT(RouteConfig, (),
                       (name, mark, match, upstream, strip_prefix, rewrite, set_headers,
                        remove_headers, response_headers, timeout, websocket, auth, require_roles,
-                       require_scopes, rate_limit, cache, compress, cors, respond, aggregate, grpc))
+                       require_scopes, rate_limit, cache, compress, cors, ip, validate, respond,
+                       aggregate, grpc))
 constexpr auto notes_of(const RouteConfig*) {
   return std::to_array<Note>({
       {.member = "",
@@ -181,6 +186,8 @@ constexpr auto notes_of(const RouteConfig*) {
                       "them with 403 (false), or set the idle timeout."},
       {.member = "auth",
        .description = "A provider, a list of providers (any one may pass), or none."},
+      {.member = "ip", .empty = Empty::Omitted},
+      {.member = "validate", .empty = Empty::Omitted},
       {.member = "respond", .empty = Empty::Omitted},
       {.member = "aggregate", .empty = Empty::Omitted},
       {.member = "grpc", .empty = Empty::Omitted},

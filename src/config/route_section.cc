@@ -362,6 +362,9 @@ Field read_route(YamlReader& r, const Field& field, Config& config, RouteConfig&
   route.cache = read_route_cache(r, f->get("cache"));
   route.compress = r.boolean(f->get("compress"));
   route.cors = filters::cors::read_cors_switch(r, f->get("cors"), config.cors.has_value());
+  route.ip = filters::ip_rules::read_ip_rules(r, f->get("ip"));
+  route.validate = filters::validate::read_validate(r, f->get("validate"), config.source_path,
+                                                    config.server.limits.max_body_bytes);
   read_websocket(r, f->get("websocket"), route);
 
   // What the route enables itself; what defaults enable is reported once under defaults.

@@ -5,10 +5,12 @@
 #include "filters/api_key/api_key_provider.h"
 #include "filters/auth/auth_filter.h"
 #include "filters/cors/cors_filter.h"
+#include "filters/ip_rules/ip_rules_filter.h"
 #include "filters/jwt_auth/jwt_provider.h"
 #include "filters/oauth2/introspection_provider.h"
 #include "filters/rate_limit/rate_limit_filter.h"
 #include "filters/rbac/rbac_filter.h"
+#include "filters/validate/validate_filter.h"
 
 namespace portico::filters {
 
@@ -45,6 +47,8 @@ FilterChain build_filter_chain(const config::Config& config, const config::Route
                                const std::shared_ptr<rate_limit::RateLimiter>& rate_limiter,
                                FilterServices& services, const FilterChain* previous) {
   std::vector<std::shared_ptr<proxy::Filter>> chain;
+  // IP rules first: they need only the address, so a refused client costs nothing more.
+  if (route.ip) chain.push_back(std::make_shared<ip_rules::IpRulesFilter>(*route.ip));
   if (route.cors.value_or(false) && config.cors)
     chain.push_back(std::make_shared<cors::CorsFilter>(*config.cors));
 
@@ -72,6 +76,10 @@ FilterChain build_filter_chain(const config::Config& config, const config::Route
     chain.push_back(std::make_shared<rate_limit::RateLimitFilter>(route_name, std::move(policies),
                                                                   rate_limiter, services.series));
   }
+
+  // Body validation last: only a request every other filter let through has its body read.
+  if (route.validate)
+    chain.push_back(std::make_shared<validate::ValidateFilter>(*route.validate));
 
   for (std::size_t i = 0; i < chain.size(); ++i) {
     chain[i]->set_state_slot(i);

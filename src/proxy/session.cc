@@ -2,6 +2,8 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include <algorithm>
+
 #include "core/error_body.h"
 #include "core/forward_headers.h"
 #include "routing/path_normalizer.h"
@@ -173,7 +175,8 @@ bool Session::is_exact_health_route() const {
 
 // A CORS preflight asks about the method it names, not OPTIONS: on a route whose `methods`
 // leave OPTIONS out it goes to the route that would serve that method, when that route answers
-// preflights (its chain starts with the cors filter). Otherwise the 405 stands.
+// preflights (its chain has the cors filter: first, or after the route's ip rules). Otherwise
+// the 405 stands.
 void Session::match_preflight() {
   auto& head = *head_;
   auto wanted = head.find("access-control-request-method");
@@ -184,7 +187,8 @@ void Session::match_preflight() {
   head.method = method;
   if (preflight.status != routing::MatchStatus::Matched) return;
   const auto& filters = runtime_->routes[preflight.route_index].filters;
-  if (!filters.empty() && filters.front()->name() == "cors") match_ = preflight;
+  auto is_cors = [](const auto& filter) { return filter->name() == "cors"; };
+  if (std::any_of(filters.begin(), filters.end(), is_cors)) match_ = preflight;
 }
 
 Next Session::run_filters(const CompiledRoute& route, std::size_t& at) {

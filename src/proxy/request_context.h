@@ -30,6 +30,9 @@ namespace portico::upstream {
 class Prng;
 class TargetPools;
 }  // namespace portico::upstream
+namespace portico::stores::redis {
+class RedisClients;
+}
 
 namespace portico::proxy {
 
@@ -110,6 +113,7 @@ struct WorkerServices {
   net::DeadlineList& deadlines;
   net::BufferPool& buffers;
   upstream::TargetPools& upstreams;
+  stores::redis::RedisClients* redis = nullptr;  // the worker's Redis clients (shared stores)
 };
 
 class RequestBody;

@@ -251,6 +251,7 @@ void Worker::close_upgraded() {
 void Worker::stop() {
   asio::post(io_, [this] {
     if (access_log_) access_log_->flush();
+    redis_clients_.close();
     io_.stop();
   });
 }

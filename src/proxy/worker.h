@@ -21,6 +21,7 @@
 #include "observability/metrics.h"
 #include "proxy/runtime.h"
 #include "proxy/session.h"
+#include "stores/redis/redis_clients.h"
 #include "upstream/balancer.h"
 #include "upstream/connection_pool.h"
 #include "upstream/prng.h"
@@ -121,7 +122,8 @@ class Worker final : public upstream::TargetPools,
   bool draining_ = false;
 
   boost::asio::io_context io_;
-  WorkerServices services_{io_, metrics_, prng_, deadlines_, buffers_, *this};
+  stores::redis::RedisClients redis_clients_{io_};
+  WorkerServices services_{io_, metrics_, prng_, deadlines_, buffers_, *this, &redis_clients_};
   boost::asio::steady_timer sweep_timer_;
   std::vector<std::pair<std::string, std::unique_ptr<boost::asio::ip::tcp::acceptor>>> acceptors_;
   std::unordered_map<std::string, std::unique_ptr<upstream::ConnectionPool>> pools_;

@@ -1,9 +1,14 @@
 #include "filters/rate_limit/rate_limit_filter.h"
 
 #include <charconv>
+#include <cstring>
 
 #include "core/error_body.h"
+#include "core/text.h"
 #include "observability/series.h"
+#include "proxy/request_context.h"
+#include "stores/redis/key_slot.h"
+#include "stores/redis/redis_clients.h"
 
 namespace portico::filters::rate_limit {
 
@@ -74,8 +79,81 @@ Next RateLimitFilter::on_request(RequestContext& ctx) const {
 }
 
 boost::asio::awaitable<Next> RateLimitFilter::on_request_async(RequestContext& ctx) const {
+  using stores::redis::RedisReply;
   auto& state = ctx.state.get<State>(state_slot());
-  co_return store_failed(ctx, state);
+  auto* clients = ctx.services ? ctx.services->redis : nullptr;
+  auto* client = clients ? clients->client_for(*limiter_->redis()) : nullptr;
+  if (!client) co_return store_failed(ctx, state);
+  std::size_t n = checks_of(ctx, state, false);
+
+  // Buckets in one slot are decided by one script call. A cluster spreads a request's buckets
+  // over several nodes: each group is decided in turn, and a refusal by a later group gives
+  // back what the earlier ones charged.
+  std::vector<std::string> keys(n);
+  std::array<int, kMaxPolicies> slot{};
+  for (std::size_t i = 0; i < n; ++i) {
+    keys[i] = "portico:rl:" + policies_[i]->name + ':';
+    unsigned char hash[8];
+    std::memcpy(hash, &state.checks[i].key_hash, sizeof hash);
+    core::append_hex(keys[i], hash);
+    slot[i] = limiter_->redis()->cluster.empty() ? 0 : stores::redis::key_slot(keys[i]);
+  }
+  std::array<bool, kMaxPolicies> done{};
+  std::vector<std::size_t> charged;
+  int refused = -1;
+  for (std::size_t first = 0; first < n && refused < 0; ++first) {
+    if (done[first]) continue;
+    std::vector<std::size_t> group;
+    std::vector<std::string> group_keys, args;
+    for (std::size_t i = first; i < n; ++i) {
+      if (done[i] || slot[i] != slot[first]) continue;
+      done[i] = true;
+      group.push_back(i);
+      group_keys.push_back(keys[i]);
+      args.push_back(
+          std::to_string(std::max<std::int64_t>(1, state.checks[i].limit.interval / 1000)));
+      args.push_back(std::to_string(state.checks[i].limit.tolerance() / 1000));
+    }
+    auto result = co_await client->eval(limiter_->gcra_script(), group_keys, std::move(args));
+    const auto& reply = result.reply;
+    bool well_formed = result.ok() && reply.type == RedisReply::Type::Array &&
+                       reply.elements.size() == 1 + 3 * group.size();
+    for (const auto& e : reply.elements)
+      well_formed = well_formed && e.type == RedisReply::Type::Integer;
+    if (!well_formed) {
+      limiter_->note_store_state(false, result.ok() ? std::string_view(reply.text)
+                                                    : stores::redis::to_string(result.error));
+      if (!charged.empty()) co_await refund(*client, keys, state, charged);
+      co_return store_failed(ctx, state);
+    }
+    for (std::size_t g = 0; g < group.size(); ++g) {
+      auto& d = state.decisions[group[g]];
+      d.remaining = reply.elements[1 + 3 * g].integer;
+      d.retry_after = reply.elements[2 + 3 * g].integer * 1000;
+      d.reset = reply.elements[3 + 3 * g].integer * 1000;
+      d.allowed = d.retry_after == 0;
+    }
+    if (auto at = reply.elements[0].integer; at > 0) {
+      refused = static_cast<int>(group[static_cast<std::size_t>(at - 1)]);
+      if (!charged.empty()) co_await refund(*client, keys, state, charged);
+    } else {
+      charged.insert(charged.end(), group.begin(), group.end());
+    }
+  }
+  limiter_->note_store_state(true);
+  co_return conclude(ctx, state, refused);
+}
+
+boost::asio::awaitable<void> RateLimitFilter::refund(
+    stores::redis::RedisClient& client, const std::vector<std::string>& keys, const State& state,
+    const std::vector<std::size_t>& charged) const {
+  for (std::size_t i : charged) {
+    // Built before the co_await: GCC 12 miscompiles braced lists inside one.
+    std::vector<std::string> key(1, keys[i]);
+    std::vector<std::string> interval(
+        1, std::to_string(std::max<std::int64_t>(1, state.checks[i].limit.interval / 1000)));
+    co_await client.eval(limiter_->refund_script(), std::move(key), std::move(interval));
+  }
 }
 
 Next RateLimitFilter::store_failed(RequestContext& ctx, State& state) const {

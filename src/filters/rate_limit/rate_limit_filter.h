@@ -12,6 +12,10 @@
 #include "filters/rate_limit/rate_limiter.h"
 #include "proxy/filter.h"
 
+namespace portico::stores::redis {
+class RedisClient;
+}
+
 namespace portico::filters::rate_limit {
 
 class RateLimitFilter final : public proxy::Filter {
@@ -32,6 +36,10 @@ class RateLimitFilter final : public proxy::Filter {
   std::size_t checks_of(const proxy::RequestContext& ctx, State& state, bool local) const;
   proxy::Next conclude(proxy::RequestContext& ctx, State& state, int refused) const;
   proxy::Next store_failed(proxy::RequestContext& ctx, State& state) const;
+  // Gives back the charge of the buckets `charged` (Redis Cluster: another node refused).
+  boost::asio::awaitable<void> refund(stores::redis::RedisClient& client,
+                                      const std::vector<std::string>& keys, const State& state,
+                                      const std::vector<std::size_t>& charged) const;
 
   std::vector<const CompiledPolicy*> policies_;
   std::vector<std::string> limit_values_;  // X-RateLimit-Limit of each policy

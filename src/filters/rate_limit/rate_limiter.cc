@@ -1,6 +1,7 @@
 #include "filters/rate_limit/rate_limiter.h"
 
 #include "core/log.h"
+#include "filters/rate_limit/gcra_script.h"
 #include "observability/series.h"
 
 namespace portico::filters::rate_limit {
@@ -39,7 +40,8 @@ StoreError store_error_of(std::string_view text) {
 }  // namespace
 
 RateLimiter::RateLimiter(const RateLimitsConfig& config, const RateLimiter* previous,
-                         observability::SeriesRegistry& series) {
+                         observability::SeriesRegistry& series)
+    : gcra_script_(std::string(kGcraScript)), refund_script_(std::string(kGcraRefundScript)) {
   for (const auto& policy : config.policies)
     policies_.emplace(policy.name, compile(policy, config.expected_instances));
   on_store_error_ = store_error_of(config.on_store_error);
@@ -65,13 +67,14 @@ const CompiledPolicy* RateLimiter::policy(std::string_view name) const {
   return it == policies_.end() ? nullptr : &it->second;
 }
 
-bool RateLimiter::note_store_state(bool up) {
+bool RateLimiter::note_store_state(bool up, std::string_view why) {
   bool was_down = store_down_->exchange(!up);
   if (was_down == !up) return false;
   if (up)
     core::log_info("rate_limits: the redis store answers again; shared limits resume");
   else
-    core::log_warn(std::string("rate_limits: the redis store does not answer; on_store_error: ") +
+    core::log_warn("rate_limits: the redis store does not answer (" + std::string(why) +
+                   "); on_store_error: " +
                    (on_store_error_ == StoreError::Deny    ? "deny"
                     : on_store_error_ == StoreError::Local ? "local"
                                                            : "allow") +

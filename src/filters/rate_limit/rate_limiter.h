@@ -17,6 +17,7 @@
 #include "filters/rate_limit/limit_key.h"
 #include "filters/rate_limit/memory_store.h"
 #include "filters/rate_limit/rate_limit_config.h"
+#include "stores/redis/redis_script.h"
 
 namespace portico::observability {
 class SeriesRegistry;
@@ -48,6 +49,8 @@ class RateLimiter {
   const std::optional<config::RedisConfig>& redis() const { return redis_; }
   StoreError on_store_error() const { return on_store_error_; }
   std::uint32_t store_error_series() const { return store_error_series_; }
+  const stores::redis::RedisScript& gcra_script() const { return gcra_script_; }
+  const stores::redis::RedisScript& refund_script() const { return refund_script_; }
 
   // The in-process decision (store: memory, or the `local` fallback): see MemoryStore::decide.
   int decide_in_memory(std::span<const BucketCheck> checks, std::span<GcraDecision> out) {
@@ -59,7 +62,7 @@ class RateLimiter {
 
   // The shared store stopped answering or answered again: logged once per change, not per
   // request. Returns whether this call changed the state.
-  bool note_store_state(bool up);
+  bool note_store_state(bool up, std::string_view why = {});
 
   static std::int64_t now() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -75,6 +78,8 @@ class RateLimiter {
   std::shared_ptr<MemoryStore> local_;   // the `local` fallback's buckets
   std::shared_ptr<std::atomic<bool>> store_down_;
   std::uint32_t store_error_series_ = 0;
+  stores::redis::RedisScript gcra_script_;
+  stores::redis::RedisScript refund_script_;
 };
 
 // The process's limiter for `config` (null without a rate_limits section).

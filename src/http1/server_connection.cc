@@ -200,15 +200,15 @@ Task<ServerConnection::After> ServerConnection::read_head() {
     return After::Close;
   };
   deadline_.arm(socket_, limits.header_timeout);
+  std::size_t head_start = buffer_->begin;
   for (;;) {
     boost::system::error_code ec;
     if (buffer_->size() > 0) {
-      const char* start = buffer_->read_ptr();
       auto n = rq_->parser->put(asio::buffer(buffer_->read_ptr(), buffer_->size()), ec);
       buffer_->begin += n;
       bytes_in_ += n;
       if (!ec && rq_->parser->is_header_done()) {
-        rq_->head_bytes = std::string_view(start, n);
+        rq_->head_bytes = std::string_view(buffer_->data + head_start, buffer_->begin - head_start);
         break;
       }
     } else {
@@ -221,7 +221,15 @@ Task<ServerConnection::After> ServerConnection::read_head() {
       co_return refuse(400, "malformed_request");
     }
     if (buffer_->space() == 0) {
+      // The parser may have taken the start line already (its views point at it): moving the
+      // bytes under it would leave them dangling, so the head is parsed again from its start.
+      if (buffer_->begin != head_start) {
+        bytes_in_ -= buffer_->begin - head_start;
+        buffer_->begin = head_start;
+        start_parser();
+      }
       buffer_->compact();
+      head_start = buffer_->begin;
       if (buffer_->space() == 0) {
         deadline_.disarm();
         co_return refuse(431, "header_too_large");
@@ -240,16 +248,11 @@ Task<ServerConnection::After> ServerConnection::read_head() {
 }
 
 Task<ServerConnection::After> ServerConnection::serve_request() {
-  const auto& limits = env_.limits();
   if (!rq_) rq_ = std::make_unique<RequestState>();
   bytes_in_ = bytes_out_ = 0;
   close_after_ = false;
   rq_->refusal = {};
-  rq_->head.clear();
-  rq_->body.clear();
-  rq_->parser.emplace(rq_->head, rq_->body);
-  rq_->parser->eager(false);
-  rq_->parser->limits(static_cast<std::uint32_t>(limits.max_header_bytes), limits.max_body_bytes);
+  start_parser();
 
   auto after = co_await read_head();
   if (after == After::Abort) co_return after;
@@ -265,6 +268,15 @@ Task<ServerConnection::After> ServerConnection::serve_request() {
 
   if (!co_await handler_.serve(*this)) co_return After::Abort;
   co_return close_after_ ? After::Close : After::KeepAlive;
+}
+
+void ServerConnection::start_parser() {
+  const auto& limits = env_.limits();
+  rq_->head.clear();
+  rq_->body.clear();
+  rq_->parser.emplace(rq_->head, rq_->body);
+  rq_->parser->eager(false);
+  rq_->parser->limits(static_cast<std::uint32_t>(limits.max_header_bytes), limits.max_body_bytes);
 }
 
 void ServerConnection::own_head() {

@@ -84,7 +84,8 @@ class ServerConnection final : private proxy::RequestStream {
   // True when the request's body has been read in full (from what is buffered, if need be):
   // the connection can carry another request after the answer.
   bool settle_request_body();
-  void own_head();  // the head's views move from the read buffer to a copy of their own
+  void start_parser();  // a fresh parser for the next request head, with the limits
+  void own_head();      // the head's views move from the read buffer to a copy of their own
   Task<> lingering_close();
   Task<> send_close_notify(std::chrono::milliseconds wait);
   template <class MutableBuffer>

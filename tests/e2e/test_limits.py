@@ -230,3 +230,26 @@ def test_max_connections_bounds_client_connections(gateway, upstream):
         except (OSError, pt.ConnectionClosed):
             return False
     assert pt.wait_until(serves, 5), "not serving again after connections closed"
+
+
+def test_pipelined_heads_that_straddle_the_read_buffer_end_parse_intact(gateway):
+    # Thousands of pipelined requests of varying size: some head always starts near the end of
+    # the read buffer, its start line already parsed when the buffer must be compacted.
+    config = pt.make_config(access_log="off", workers=1, routes=(
+        "- {name: ping, match: {path: /ping}, respond: {status: 200, body: pong}}\n"))
+    gw = gateway(config)
+    sock = pt.connect(gw.port)
+    n = 6000
+    try:
+        sock.sendall(b"".join(b"GET /ping HTTP/1.1\r\nHost: p\r\nX-Pad: %s\r\n\r\n" % (b"x" * (k % 97))
+                              for k in range(n)))
+        got = b""
+        sock.settimeout(5)
+        while got.count(b"pong") < n:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            got += chunk
+    finally:
+        sock.close()
+    assert got.count(b"HTTP/1.1 200 ") == n, (got.count(b"HTTP/1.1 200 "), got[-400:])

@@ -251,3 +251,63 @@ def test_a_reload_resets_only_the_policy_it_changed(gateway, upstream):
                                                  result="success") == 1, 5)
     assert requests.get(gw.url + "/kept", timeout=5).status_code == 429, "kept its bucket"
     assert [requests.get(gw.url + "/changed", timeout=5).status_code for _ in range(3)] == [200, 200, 429]
+
+
+def flood(port, first_key, count, batch=2000):
+    """`count` requests, each from its own client address (X-Forwarded-For from the trusted
+    peer), pipelined on one connection in batches; returns how many were answered 200 and 429."""
+    sock = pt.connect(port)
+    ok = limited = 0
+    pending = b""
+    try:
+        for start in range(first_key, first_key + count, batch):
+            n = min(batch, first_key + count - start)
+            sock.sendall(b"".join(
+                b"GET /flood HTTP/1.1\r\nHost: f\r\nX-Forwarded-For: 10.%d.%d.%d\r\n\r\n"
+                % ((k >> 16) & 255, (k >> 8) & 255, k & 255) for k in range(start, start + n)))
+            seen = 0
+            while seen < n:
+                chunk = sock.recv(1 << 20)
+                assert chunk, "the gateway closed the connection"
+                pending += chunk
+                # Every answer has a body of 2 bytes ("ok") or the JSON error; count status lines.
+                while True:
+                    at = pending.find(b"HTTP/1.1 ")
+                    end = pending.find(b"HTTP/1.1 ", at + 9)
+                    if at < 0 or end < 0:
+                        break
+                    code = pending[at + 9:at + 12]
+                    ok += code == b"200"
+                    limited += code == b"429"
+                    seen += 1
+                    pending = pending[end:]
+                if seen == n - 1 and pending.count(b"\r\n\r\n") and pending.endswith((b"ok", b"}")):
+                    code = pending[9:12]
+                    ok += code == b"200"
+                    limited += code == b"429"
+                    seen += 1
+                    pending = b""
+    finally:
+        sock.close()
+    return ok, limited
+
+
+def test_a_flood_of_distinct_keys_keeps_memory_within_the_tables_bound(gateway):
+    config = pt.make_config(
+        server_extra="trusted_proxies: [127.0.0.0/8]", workers=1, access_log="off",
+        top_extra="rate_limits:\n  max_keys: 100000\n  policies:\n"
+                  "    per-ip: {key: client_ip, rate: 1/min, burst: 1}\n",
+        routes="- {name: flood, match: {path: /flood}, respond: {status: 200, body: ok},"
+               " rate_limit: [per-ip]}\n")
+    gw = gateway(config)
+    assert flood(gw.port, 0, 2000) == (2000, 0)
+    start = pt.vm_rss_kib(gw.pid)
+    assert flood(gw.port, 2000, 148000) == (148000, 0)
+    middle = pt.vm_rss_kib(gw.pid)
+    assert flood(gw.port, 150000, 150000) == (150000, 0)
+    end = pt.vm_rss_kib(gw.pid)
+    # 100,000 keys: a table of 131,072 slots of 16 bytes (2 MiB), filled by the first half.
+    assert end - middle < 1024, (start, middle, end)
+    assert end - start < 2048 + 4096, (start, middle, end)
+    # A key seen moments ago is still limited after the flood went by.
+    assert flood(gw.port, 299999, 1) == (0, 1)

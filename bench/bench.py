@@ -14,6 +14,9 @@ plain row's shape, and is compared with the plain `portico` row of the same run:
   portico+jwt-hs256   `auth:` a JWT provider with an HMAC secret, one valid HS256 token (issue 4:
                       within 10%)
   portico+jwt-rs256   the same with an RSA 2048 public key (openssl) and an RS256 token
+  portico+rate-limit  a per-client-IP rate limit (memory store) that never refuses at these rates
+                      (issue 9: within 3%)
+  portico+rate-limit-redis  the same policy with `store: redis` (a redis-server on the same cores)
   portico@REV         with --baseline REV (or BENCH_BASELINE): git revision REV built in the
                       worktree /tmp/portico-baseline-REV, the same config as `portico`
 Rows of other kinds, compared with their own peer:
@@ -74,7 +77,11 @@ IDLE_TARGET_MIB = 40  # Portico's RSS with 10,000 idle keep-alive connections mu
 
 # The rows that run Portico with a feature on, and the requirement on each against the plain
 # `portico` row of the same run (minimum ratio of req/s and of req per CPU-s).
-FEATURE_TARGETS = {"portico+resilience": 0.95, "portico+jwt-hs256": 0.90, "portico+jwt-rs256": 0.90}
+FEATURE_TARGETS = {"portico+resilience": 0.95, "portico+jwt-hs256": 0.90, "portico+jwt-rs256": 0.90,
+                   "portico+rate-limit": 0.97}
+# A per-client-IP policy that never refuses at these rates: the cost of deciding, not of 429s.
+RATE_LIMIT_POLICY = "    per-ip: {key: client_ip, rate: 100000000/s, burst: 100000000}\n"
+RATE_LIMIT_ROUTE = "    rate_limit: [per-ip]\n"
 RESILIENCE = """balance: least_connections
 circuit_breaker: {consecutive_failures: 5, open_for: 30s, max_requests: 100000}
 retries: {attempts: 1}
@@ -286,7 +293,7 @@ def indent(text, by):
 
 
 def start_portico(tmp, backend_ports, binary, access_log=False, name="portico", upstream_extra="",
-                  auth=None, scheme="http", listener_tls=False):
+                  auth=None, scheme="http", listener_tls=False, top_extra="", route_extra=""):
     """Portico, `workers: 1`, one route `/` to upstream `backend` (targets: `backend_ports`, a port
     or a list), with extra upstream keys (YAML) and optionally `auth`: (provider name, provider
     YAML flow mapping) that the route uses. With `listener_tls` the listener terminates TLS 1.3
@@ -320,6 +327,7 @@ upstreams:
         text += indent(upstream_extra, "    ") + "\n"
     if auth:
         text += "auth:\n  %s: %s\n" % auth
+    text += top_extra
     text += """observability:
   access_log: {path: %s, format: json}
   log_level: warn
@@ -330,6 +338,7 @@ routes:
 """ % log
     if auth:
         text += "    auth: %s\n" % auth[0]
+    text += route_extra
     conf.write_text(text)
     p = Proc(name, [str(binary), "run", "-c", str(conf)], port, tmp)
     if listener_tls:
@@ -858,6 +867,11 @@ def write_report(path, args, results, idle, notes, peers, dead=None, aborted=Non
               "2048 key pair made for the run with `openssl genpkey`/`openssl pkey -pubout`, the token signed "
               "with `openssl dgst -sha256 -sign`. One token reused, so after the first request each one "
               "costs a token-cache hit.",
+              "  - `portico+rate-limit` (issue 9): the route has `rate_limit: [per-ip]`, "
+              "`per-ip: {key: client_ip, rate: 100000000/s, burst: 100000000}` in the memory store: every "
+              "request is decided (one bucket, since wrk is one client address) and none refused.",
+              "  - `portico+rate-limit-redis`: the same policy with `store: redis` and a redis-server "
+              "(defaults, no persistence) on the same two cores: one EVALSHA per request.",
               "  - Before each timed run of a row its request is sent once and must answer 200 with the "
               "backend's body; for the JWT rows the same request must answer 401 without the token and "
               "with a forged signature. A row that fails is aborted (listed below) and `make bench` fails.",
@@ -1138,7 +1152,7 @@ def write_report(path, args, results, idle, notes, peers, dead=None, aborted=Non
 
 
 DEFAULT_PEERS = ["direct", "nginx", "haproxy", "portico", "portico+log", "portico+resilience",
-                 "portico+jwt-hs256", "portico+jwt-rs256", "nginx+tls-upstream", "portico+tls-upstream",
+                 "portico+jwt-hs256", "portico+jwt-rs256", "portico+rate-limit", "portico+rate-limit-redis", "nginx+tls-upstream", "portico+tls-upstream",
                  "nginx+tls-listener", "portico+tls-listener", "nginx+tls-handshake", "portico+tls-handshake",
                  "ws-direct", "portico+ws"]
 # Rows compared with a peer of their own kind rather than with plain nginx.
@@ -1150,8 +1164,8 @@ HANDSHAKE_PEERS = set(HANDSHAKE_PAIRS) | set(HANDSHAKE_PAIRS.values())
 WS_PEERS = ("ws-direct", "portico+ws")
 BASELINE_PREFIX = "portico@"
 # Rows whose failure to start aborts only that row (the run goes on and exits non-zero).
-ABORTABLE = set(FEATURE_TARGETS) | HANDSHAKE_PEERS | set(WS_PEERS) | {"nginx+tls-listener",
-                                                                       "portico+tls-listener"}
+ABORTABLE = set(FEATURE_TARGETS) | HANDSHAKE_PEERS | set(WS_PEERS) | {
+    "nginx+tls-listener", "portico+tls-listener", "portico+rate-limit-redis"}
 
 
 def main():
@@ -1272,6 +1286,22 @@ def main():
             view.wrk_preload = started_files["wrk-shim"]
             return view
 
+        def redis_server():
+            def start():
+                port = free_port()
+                return Proc("redis", ["redis-server", "--bind", "127.0.0.1", "--port", str(port),
+                                      "--save", "", "--appendonly", "no", "--dir", str(tmp)], port, tmp)
+            return once("redis", start)
+
+        def portico_rate_limit_redis():
+            redis = redis_server()
+            p = start_portico(tmp, backend.port, binary, name="portico-rate-limit-redis",
+                              top_extra="rate_limits:\n  store: redis\n  redis: {url: redis://127.0.0.1:%d/0}\n"
+                                        "  policies:\n" % redis.port + RATE_LIMIT_POLICY,
+                              route_extra=RATE_LIMIT_ROUTE)
+            p.redis = redis
+            return p
+
         def ws_backend():
             return once("ws-backend", lambda: start_ws_backend(tmp))
 
@@ -1289,6 +1319,10 @@ def main():
                                                         upstream_extra=RESILIENCE),
             "portico+jwt-hs256": jwt_hs256,
             "portico+jwt-rs256": jwt_rs256,
+            "portico+rate-limit": lambda: start_portico(
+                tmp, backend.port, binary, name="portico-rate-limit",
+                top_extra="rate_limits:\n  policies:\n" + RATE_LIMIT_POLICY, route_extra=RATE_LIMIT_ROUTE),
+            "portico+rate-limit-redis": portico_rate_limit_redis,
             "nginx+tls-upstream": lambda: start_nginx_proxy(
                 tmp, backend.tls_port, tls_ca=Path(tmp) / "backend-cert.pem", name="nginx-tls"),
             "portico+tls-upstream": lambda: start_portico(

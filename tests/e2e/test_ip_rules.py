@@ -118,6 +118,35 @@ def test_x_forwarded_for_from_an_untrusted_peer_is_ignored(untrusting, up):
     assert_denied(untrusting, up, "/partners", headers={"X-Forwarded-For": "203.0.113.9"})
 
 
+CORS = """
+cors:
+  allow_origins: [https://app.example]
+  allow_methods: [GET, POST]
+"""
+
+CORS_ROUTES = """
+- {name: posts, match: {prefix: /posts, methods: [POST]}, upstream: up, rewrite: /echo, cors: true,
+   ip: {allow: [127.0.0.1]}}
+- {name: closed, match: {prefix: /closed, methods: [POST]}, upstream: up, rewrite: /echo,
+   cors: true, ip: {deny: [127.0.0.1]}}
+"""
+
+
+def test_ip_rules_run_before_cors_preflights(module_gateway, up):
+    """A preflight (OPTIONS) to a POST-only route still reaches the route's cors filter behind its
+    ip rules; from a refused network it gets the 403 of the ip rules instead."""
+    gw = module_gateway(pt.make_config(upstreams={"up": "@UP@"}, routes=CORS_ROUTES,
+                                       top_extra=CORS), UP=up.url)
+    h = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+    r = requests.options(gw.url + "/posts", headers=h, timeout=5)
+    assert r.status_code == 204, r.text
+    assert r.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    before = up.stats()["received"]
+    r = requests.options(gw.url + "/closed", headers=h, timeout=5)
+    pt.assert_gateway_error(r, 403)
+    assert up.stats()["received"] == before
+
+
 def ipv6_loopback():
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:

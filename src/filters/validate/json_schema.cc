@@ -103,8 +103,8 @@ bool is_name_map_keyword(std::string_view key) {
 
 // The schema as valijson is given it: `pattern` renamed to kRe2Pattern (each checked to
 // compile in RE2), `format` left out (draft 7 makes it an annotation; valijson 1.0 would check
-// dates with std::regex). Empty `problem` when it can be used. `names`: the keys of `value`
-// are property names, not keywords.
+// dates with std::regex), `$id` left out (refs resolve within the file, by pointer only). Empty
+// `problem` when it can be used. `names`: the keys of `value` are property names, not keywords.
 json::value prepared(const json::value& value, std::string& problem, bool names = false) {
   if (const auto* array = value.if_array()) {
     json::array out;
@@ -117,7 +117,9 @@ json::value prepared(const json::value& value, std::string& problem, bool names 
   for (const auto& [key, item] : *object) {
     if (!names && is_data_keyword(key)) {
       out[key] = item;
-    } else if (!names && key == "format") {
+    } else if (!names && (key == "format" || key == "$id" || key == "id")) {
+      // $id (and draft 4's id) would move the base that refs resolve against; valijson 1.0
+      // then loses track of what it already parsed and recurses without end on a "#" ref.
       continue;
     } else if (!names && key == "patternProperties") {
       // valijson 1.0 compiles these std::regex on every validation and runs them over the

@@ -151,6 +151,14 @@ TEST(JsonSchema, ASchemaThatAppliesItselfToTheSameValueIsRefused) {
               ::testing::ElementsAre("/children/0"));
 }
 
+TEST(JsonSchema, IdsDoNotMoveTheBaseOfRefs) {
+  // Found by the fuzzer: with the base moved by an id, valijson 1.0 recursed without end on
+  // the "#" below. Refs resolve within the file, by pointer.
+  auto schema = compiled(R"({"id": "B", "$id": "http://example.com/s",
+                             "items": {"items": {"$ref": "#"}}})");
+  EXPECT_TRUE(violations(*schema, "[[[1]]]").empty());
+}
+
 TEST(JsonSchema, FormatIsAnAnnotation) {
   auto schema = compiled(R"({"type": "string", "format": "date-time"})");
   EXPECT_TRUE(violations(*schema, "\"" + std::string(100000, '1') + "\"").empty());

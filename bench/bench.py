@@ -17,6 +17,8 @@ plain row's shape, and is compared with the plain `portico` row of the same run:
   portico+rate-limit  a per-client-IP rate limit (memory store) that never refuses at these rates
                       (issue 9: within 3%)
   portico+rate-limit-redis  the same policy with `store: redis` (a redis-server on the same cores)
+  portico+post, portico+validate  wrk POSTs a 2 KiB JSON order; +validate checks it against a
+                      JSON Schema (issue 9: compared with portico+post)
   portico@REV         with --baseline REV (or BENCH_BASELINE): git revision REV built in the
                       worktree /tmp/portico-baseline-REV, the same config as `portico`
 Rows of other kinds, compared with their own peer:
@@ -82,6 +84,46 @@ FEATURE_TARGETS = {"portico+resilience": 0.95, "portico+jwt-hs256": 0.90, "porti
 # A per-client-IP policy that never refuses at these rates: the cost of deciding, not of 429s.
 RATE_LIMIT_POLICY = "    per-ip: {key: client_ip, rate: 100000000/s, burst: 100000000}\n"
 RATE_LIMIT_ROUTE = "    rate_limit: [per-ip]\n"
+# portico+post / portico+validate: a 2 KiB order, and the schema it is valid under.
+ORDER_SCHEMA = """{
+  "type": "object", "required": ["id", "customer", "items"], "additionalProperties": false,
+  "properties": {
+    "id": {"type": "string", "pattern": "^ord-[0-9]+$"},
+    "customer": {"type": "object", "required": ["name", "email"],
+                 "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 100},
+                                "email": {"type": "string", "pattern": "^[^@]+@[^@]+$"}}},
+    "items": {"type": "array", "items": {"$ref": "#/definitions/item"}},
+    "note": {"type": "string", "maxLength": 500}
+  },
+  "definitions": {"item": {"type": "object", "required": ["sku", "qty"],
+                           "properties": {"sku": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]{4}$"},
+                                          "qty": {"type": "integer", "minimum": 1, "maximum": 100},
+                                          "gift": {"type": "boolean"}}}}
+}
+"""
+
+
+def order_body():
+    items = []
+    k = 0
+    while True:
+        items.append({"sku": "ABC-%04d" % k, "qty": 1 + k % 9, "gift": k % 2 == 0})
+        body = json.dumps({"id": "ord-42", "customer": {"name": "Ada", "email": "ada@example.com"},
+                           "items": items, "note": "leave at the door"}).encode()
+        if len(body) >= 2048:
+            return body
+        k += 1
+
+
+def post_row(p, tmp):
+    p.body = order_body()
+    script = Path(tmp) / "post-order.lua"
+    body_file = Path(tmp) / "order.json"
+    body_file.write_bytes(p.body)
+    script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                      'local f = io.open("%s", "rb")\nwrk.body = f:read("*a")\nf:close()\n' % body_file)
+    p.wrk_script = script
+    return p
 RESILIENCE = """balance: least_connections
 circuit_breaker: {consecutive_failures: 5, open_for: 30s, max_requests: 100000}
 retries: {attempts: 1}
@@ -148,6 +190,8 @@ class Proc:
         self.closes = False  # the row sends `Connection: close`: a new connection per request
         self.session_probe = None  # a path answering nginx's $ssl_session_reused (nginx TLS listener)
         self.wrk_preload = None  # LD_PRELOAD for wrk (the handshake rows: bench/wrk_no_resume.c)
+        self.body = None  # bytes: wrk POSTs them as application/json (wrk_script), not GET
+        self.wrk_script = None
         self.log = open(Path(tmp) / ("%s.out" % name), "wb")
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env)
@@ -460,7 +504,7 @@ def client_tls(ca):
     return ssl.create_default_context(cafile=str(ca))
 
 
-def get(port, headers, tls_ca=None, info=None):
+def get(port, headers, tls_ca=None, info=None, body=None):
     """GET / on 127.0.0.1:port with `headers` ({name: value}), over TLS verified against `tls_ca`
     when given; returns (status, body). `info` (a dict) gets the TLS version and cipher and the
     response's Connection header."""
@@ -469,7 +513,11 @@ def get(port, headers, tls_ca=None, info=None):
     else:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
-        conn.request("GET", "/", headers=headers)
+        if body is None:
+            conn.request("GET", "/", headers=headers)
+        else:
+            conn.request("POST", "/", body=body,
+                         headers=dict(headers, **{"Content-Type": "application/json"}))
         if tls_ca and info is not None:
             info["version"], info["cipher"] = conn.sock.version(), conn.sock.cipher()[0]
         r = conn.getresponse()
@@ -605,7 +653,7 @@ def check_row(proc):
 
     def fetch(headers, what):
         try:
-            return get(proc.port, headers, proc.tls_ca, info)
+            return get(proc.port, headers, proc.tls_ca, info, proc.body)
         except (OSError, http.client.HTTPException, ssl.SSLError) as e:
             raise RowAborted("%s: %s" % (what, e))
     status, body = fetch(proc.headers, "the request wrk sends")
@@ -639,8 +687,10 @@ def to_ms(text):
     return {"us": v / 1000, "ms": v, "s": v * 1000, "m": v * 60000}[m.group(2)]
 
 
-def wrk(port, conns, seconds, latency=True, headers=None, scheme="http", preload=None):
+def wrk(port, conns, seconds, latency=True, headers=None, scheme="http", preload=None, script=None):
     argv = ["wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds, "--timeout", "5s"]
+    if script:
+        argv += ["-s", str(script)]
     if latency:
         argv.append("--latency")
     for name, value in (headers or {}).items():
@@ -665,9 +715,11 @@ def wrk(port, conns, seconds, latency=True, headers=None, scheme="http", preload
 
 def measure(proc, conns, seconds, warmup):
     scheme = "https" if proc.tls_ca else "http"
-    wrk(proc.port, conns, warmup, latency=False, headers=proc.headers, scheme=scheme, preload=proc.wrk_preload)
+    wrk(proc.port, conns, warmup, latency=False, headers=proc.headers, scheme=scheme,
+        preload=proc.wrk_preload, script=proc.wrk_script)
     before = cpu_seconds(proc.pid)
-    res = wrk(proc.port, conns, seconds, headers=proc.headers, scheme=scheme, preload=proc.wrk_preload)
+    res = wrk(proc.port, conns, seconds, headers=proc.headers, scheme=scheme, preload=proc.wrk_preload,
+              script=proc.wrk_script)
     res["cpu"] = cpu_seconds(proc.pid) - before
     res["req_per_cpu_s"] = res["requests"] / res["cpu"] if res["cpu"] > 0 else float("nan")
     res["rss_kib"] = pt.vm_rss_kib(proc.pid)
@@ -1152,11 +1204,13 @@ def write_report(path, args, results, idle, notes, peers, dead=None, aborted=Non
 
 
 DEFAULT_PEERS = ["direct", "nginx", "haproxy", "portico", "portico+log", "portico+resilience",
-                 "portico+jwt-hs256", "portico+jwt-rs256", "portico+rate-limit", "portico+rate-limit-redis", "nginx+tls-upstream", "portico+tls-upstream",
+                 "portico+jwt-hs256", "portico+jwt-rs256", "portico+rate-limit", "portico+rate-limit-redis",
+                 "portico+post", "portico+validate", "nginx+tls-upstream", "portico+tls-upstream",
                  "nginx+tls-listener", "portico+tls-listener", "nginx+tls-handshake", "portico+tls-handshake",
                  "ws-direct", "portico+ws"]
 # Rows compared with a peer of their own kind rather than with plain nginx.
-PAIRS = {"portico+tls-upstream": "nginx+tls-upstream", "portico+tls-listener": "nginx+tls-listener"}
+PAIRS = {"portico+tls-upstream": "nginx+tls-upstream", "portico+tls-listener": "nginx+tls-listener",
+         "portico+validate": "portico+post"}
 # wrk with `Connection: close` over the TLS listeners: their own table (connections per second).
 HANDSHAKE_PAIRS = {"portico+tls-handshake": "nginx+tls-handshake"}
 HANDSHAKE_PEERS = set(HANDSHAKE_PAIRS) | set(HANDSHAKE_PAIRS.values())
@@ -1165,7 +1219,8 @@ WS_PEERS = ("ws-direct", "portico+ws")
 BASELINE_PREFIX = "portico@"
 # Rows whose failure to start aborts only that row (the run goes on and exits non-zero).
 ABORTABLE = set(FEATURE_TARGETS) | HANDSHAKE_PEERS | set(WS_PEERS) | {
-    "nginx+tls-listener", "portico+tls-listener", "portico+rate-limit-redis"}
+    "nginx+tls-listener", "portico+tls-listener", "portico+rate-limit-redis", "portico+post",
+    "portico+validate"}
 
 
 def main():
@@ -1302,6 +1357,13 @@ def main():
             p.redis = redis
             return p
 
+        def portico_validate():
+            schema = Path(tmp) / "order.schema.json"
+            schema.write_text(ORDER_SCHEMA)
+            return post_row(start_portico(
+                tmp, backend.port, binary, name="portico-validate",
+                route_extra="    validate: {json_schema: %s, max_body_bytes: 64KiB}\n" % schema), tmp)
+
         def ws_backend():
             return once("ws-backend", lambda: start_ws_backend(tmp))
 
@@ -1323,6 +1385,8 @@ def main():
                 tmp, backend.port, binary, name="portico-rate-limit",
                 top_extra="rate_limits:\n  policies:\n" + RATE_LIMIT_POLICY, route_extra=RATE_LIMIT_ROUTE),
             "portico+rate-limit-redis": portico_rate_limit_redis,
+            "portico+post": lambda: post_row(start_portico(tmp, backend.port, binary, name="portico-post"), tmp),
+            "portico+validate": portico_validate,
             "nginx+tls-upstream": lambda: start_nginx_proxy(
                 tmp, backend.tls_port, tls_ca=Path(tmp) / "backend-cert.pem", name="nginx-tls"),
             "portico+tls-upstream": lambda: start_portico(

@@ -292,22 +292,30 @@ def flood(port, first_key, count, batch=2000):
     return ok, limited
 
 
-def test_a_flood_of_distinct_keys_keeps_memory_within_the_tables_bound(gateway):
+@pytest.mark.parametrize("max_keys, keys", [
+    (100000, 300000),
+    pytest.param(1000000, 1000000, marks=pytest.mark.slow),
+])
+def test_a_flood_of_distinct_keys_keeps_memory_within_the_tables_bound(gateway, max_keys, keys):
     config = pt.make_config(
         server_extra="trusted_proxies: [127.0.0.0/8]", workers=1, access_log="off",
-        top_extra="rate_limits:\n  max_keys: 100000\n  policies:\n"
-                  "    per-ip: {key: client_ip, rate: 1/min, burst: 1}\n",
+        top_extra="rate_limits:\n  max_keys: %d\n  policies:\n"
+                  "    per-ip: {key: client_ip, rate: 1/min, burst: 1}\n" % max_keys,
         routes="- {name: flood, match: {path: /flood}, respond: {status: 200, body: ok},"
                " rate_limit: [per-ip]}\n")
     gw = gateway(config)
     assert flood(gw.port, 0, 2000) == (2000, 0)
     start = pt.vm_rss_kib(gw.pid)
-    assert flood(gw.port, 2000, 148000) == (148000, 0)
+    half = keys // 2
+    assert flood(gw.port, 2000, half - 2000) == (half - 2000, 0)
     middle = pt.vm_rss_kib(gw.pid)
-    assert flood(gw.port, 150000, 150000) == (150000, 0)
+    assert flood(gw.port, half, keys - half) == (keys - half, 0)
     end = pt.vm_rss_kib(gw.pid)
-    # 100,000 keys: a table of 131,072 slots of 16 bytes (2 MiB), filled by the first half.
-    assert end - middle < 1024, (start, middle, end)
-    assert end - start < 2048 + 4096, (start, middle, end)
+    # The table: max_keys rounded up to a power of two, 16 bytes a slot (2 MiB for 100,000,
+    # 16 MiB for 1,000,000), touched as keys arrive; then flat.
+    table_kib = 16 * (1 << (max_keys - 1).bit_length()) // 1024
+    if keys > 2 * max_keys:
+        assert end - middle < 1024, (start, middle, end)
+    assert end - start < table_kib + 4096, (start, middle, end, table_kib)
     # A key seen moments ago is still limited after the flood went by.
-    assert flood(gw.port, 299999, 1) == (0, 1)
+    assert flood(gw.port, keys - 1, 1) == (0, 1)

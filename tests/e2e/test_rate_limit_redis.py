@@ -175,3 +175,29 @@ def test_a_slow_redis_costs_its_timeout_not_the_requests(gateway, upstream, redi
     assert r.status_code == 200
     assert took < 0.5, took
     assert store_errors(gw) >= 1
+
+
+def test_rediss_speaks_tls_to_a_verified_redis(gateway, upstream, tmp_path):
+    import os
+
+    import tls_testing as tt
+    certs = tt.make_certificates(tmp_path / "certs")
+    server = rt.RedisServer(tls=certs)
+    try:
+        up = upstream("rl-tls-up")
+        # The contract has no CA key for Redis: the system's trust store is used, which OpenSSL
+        # lets SSL_CERT_FILE replace, so the test CA is trusted for this process only.
+        gw = gateway(config(up, "{url: %s}" % server.url, "deny", rate="1/min", burst=2),
+                     env=dict(os.environ, SSL_CERT_FILE=str(certs.ca_cert)))
+        codes = [requests.get(gw.url + "/x", timeout=5).status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+        assert store_errors(gw) == 0
+        keys = [k for k in server.cli("KEYS", "portico:rl:*").split("\n") if k]
+        assert len(keys) == 1
+        # Without the CA the server's certificate is refused: the store fails, deny refuses.
+        gw2 = gateway(config(up, "{url: %s}" % server.url, "deny", rate="1/min", burst=2))
+        r = requests.get(gw2.url + "/x", timeout=5)
+        assert r.status_code == 429 and r.headers["Retry-After"] == "1"
+        assert store_errors(gw2) >= 1
+    finally:
+        server.stop()

@@ -32,8 +32,10 @@ def cluster_port():
 
 
 class RedisServer:
-    def __init__(self, port=None, extra=(), cluster=False):
+    def __init__(self, port=None, extra=(), cluster=False, tls=None):
+        """`tls`: a tls_testing.Certificates; the server then speaks only TLS (rediss://)."""
         self.port = port or (cluster_port() if cluster else pt.free_port())
+        self.tls = tls
         self.dir = tempfile.mkdtemp(prefix="portico-redis-")
         self.extra = list(extra)
         self.cluster = cluster
@@ -42,10 +44,16 @@ class RedisServer:
 
     @property
     def url(self):
-        return "redis://127.0.0.1:%d/0" % self.port
+        return "%s://127.0.0.1:%d/0" % ("rediss" if self.tls else "redis", self.port)
 
     def start(self):
-        argv = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+        port_args = ["--port", str(self.port)]
+        if self.tls:
+            port_args = ["--port", "0", "--tls-port", str(self.port),
+                         "--tls-cert-file", str(self.tls.server_cert),
+                         "--tls-key-file", str(self.tls.server_key),
+                         "--tls-ca-cert-file", str(self.tls.ca_cert), "--tls-auth-clients", "no"]
+        argv = ["redis-server", "--bind", "127.0.0.1", *port_args, "--save", "",
                 "--appendonly", "no", "--dir", self.dir, "--enable-debug-command", "yes",
                 "--protected-mode", "no"] + self.extra
         if self.cluster:
@@ -64,7 +72,8 @@ class RedisServer:
             time.sleep(0.05)
 
     def cli(self, *args, timeout=10):
-        return subprocess.run(["redis-cli", "-p", str(self.port)] + [str(a) for a in args],
+        tls = ["--tls", "--cacert", str(self.tls.ca_cert)] if self.tls else []
+        return subprocess.run(["redis-cli", "-p", str(self.port)] + tls + [str(a) for a in args],
                               capture_output=True, text=True, check=True, timeout=timeout).stdout
 
     def stop(self):

@@ -889,3 +889,48 @@ TEST(ConfigLoader, StarterConfigValidatesCleanly) {
 
 }  // namespace
 }  // namespace portico::config
+
+namespace portico::config {
+namespace {
+
+TEST(ConfigLoader, ReadsTheRateLimitStoresAndTheirErrorsAtTheirLines) {
+  auto ok = load(R"(
+rate_limits:
+  store: redis
+  redis: {cluster: [127.0.0.1:7000, "127.0.0.1:7001"], timeout: 20ms}
+  on_store_error: local
+  expected_instances: 3
+  max_keys: 5000
+  policies: {p: {key: client_ip+header:X-K, rate: 5/s}}
+routes: []
+)");
+  ASSERT_TRUE(ok.ok()) << describe(ok);
+  const auto& limits = *ok.config->rate_limits;
+  EXPECT_EQ(limits.redis->cluster, (std::vector<std::string>{"127.0.0.1:7000", "127.0.0.1:7001"}));
+  EXPECT_EQ(limits.on_store_error, "local");
+  EXPECT_EQ(limits.expected_instances, 3u);
+  EXPECT_EQ(limits.max_keys, 5000u);
+  EXPECT_EQ(limits.policies[0].burst, 5u);
+
+  auto bad = load(R"(
+rate_limits:
+  store: redis
+  redis: {url: "redis://127.0.0.1:6379/0", cluster: [127.0.0.1:7000]}
+  on_store_error: sometimes
+  max_keys: 0
+routes: []
+)");
+  EXPECT_THAT(error_at(bad, "rate_limits.redis.cluster").to_string(), HasSubstr("portico.yaml:4:"));
+  EXPECT_THAT(error_at(bad, "rate_limits.redis.cluster").message, HasSubstr("not both"));
+  EXPECT_THAT(error_at(bad, "rate_limits.on_store_error").message,
+              HasSubstr("allow | deny | local"));
+  EXPECT_EQ(error_at(bad, "rate_limits.max_keys").mark.line, 6);
+
+  auto neither = load("rate_limits: {store: redis, redis: {timeout: 5ms}}\nroutes: []\n");
+  EXPECT_THAT(describe(neither), HasSubstr("missing key \"url\""));
+  auto bad_node = load("rate_limits: {redis: {cluster: [\"nohost\"]}}\nroutes: []\n");
+  EXPECT_THAT(describe(bad_node), HasSubstr("rate_limits.redis.cluster[0]"));
+}
+
+}  // namespace
+}  // namespace portico::config

@@ -54,6 +54,7 @@ Try, in another terminal:
   curl -i -H 'X-API-Key: demo-key' 'http://127.0.0.1:8080/api/v1/orders?user_id=1'
   curl -s http://127.0.0.1:9901/admin/upstreams                                     # health, breaker
   curl -i http://127.0.0.1:8080/api/v1/nothing-here        # 404 with a JSON error body
+  for i in $(seq 12); do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:8080/api/v1/products; done; echo   # the burst of 10, then 429
   curl -s http://127.0.0.1:9901/metrics | grep portico_requests_total
 Ctrl-C stops everything.
 

@@ -2,6 +2,7 @@
 exact, every key kind, combined and missing keys, defaults, several policies on a route, and a
 reload that resets only the policy it changed."""
 
+import subprocess
 import time
 
 import pytest
@@ -312,8 +313,13 @@ def test_a_flood_of_distinct_keys_keeps_memory_within_the_tables_bound(gateway, 
     assert flood(gw.port, half, keys - half) == (keys - half, 0)
     end = pt.vm_rss_kib(gw.pid)
     # The table: max_keys rounded up to a power of two, 16 bytes a slot (2 MiB for 100,000,
-    # 16 MiB for 1,000,000), touched as keys arrive; then flat.
+    # 16 MiB for 1,000,000), touched as keys arrive; then flat. Only the Release build's memory
+    # says so: a sanitizer's allocator keeps freed blocks in quarantine and grows regardless.
     table_kib = 16 * (1 << (max_keys - 1).bit_length()) // 1024
+    version = subprocess.run([str(pt.portico_bin()), "version"], capture_output=True, text=True).stdout
+    if "mimalloc" not in version:
+        assert flood(gw.port, keys - 1, 1) == (0, 1)
+        return
     if keys > 2 * max_keys:
         assert end - middle < 1024, (start, middle, end)
     assert end - start < table_kib + 4096, (start, middle, end, table_kib)

@@ -160,29 +160,51 @@ struct ExchangeRecord {
 };
 
 // Per-request state of the filters that need some (a cache's key, a compressor's stream):
-// one slot per filter of the route, typed by the filter that owns it, emptied between
-// requests. A filter learns its slot index when the chain is built.
+// one slot per filter of the route, typed by the filter that owns it, empty at the start of
+// every request. A filter learns its slot index when the chain is built. The objects stay
+// with the connection from one request to the next (a State with a reset() member keeps its
+// strings' capacity, so a request allocates nothing once they have grown); a slot whose type
+// changed (another route, a reload) is made afresh.
 class FilterStateSlots {
  public:
   template <class State>
   State& get(std::size_t slot) {
+    static const char tag = 0;
     if (slot >= slots_.size()) slots_.resize(slot + 1);
-    auto& held = slots_[slot];
-    if (!held)
-      held = Holder{new State(), ErasedDeleter{[](void* p) { delete static_cast<State*>(p); }}};
-    return *static_cast<State*>(held.get());
+    auto& s = slots_[slot];
+    if (s.tag != &tag) {
+      s.held = Holder{new State(), ErasedDeleter{[](void* p) { delete static_cast<State*>(p); }}};
+      s.tag = &tag;
+    } else if (!s.live) {
+      auto& state = *static_cast<State*>(s.held.get());
+      if constexpr (requires { state.reset(); })
+        state.reset();
+      else
+        state = State();
+    }
+    s.live = true;
+    return *static_cast<State*>(s.held.get());
   }
   template <class State>
   State* find(std::size_t slot) {
-    return slot < slots_.size() ? static_cast<State*>(slots_[slot].get()) : nullptr;
+    // Live slots were claimed by get() this request, by the one filter that owns the slot.
+    if (slot >= slots_.size() || !slots_[slot].live) return nullptr;
+    return static_cast<State*>(slots_[slot].held.get());
   }
   void clear() {
-    for (auto& slot : slots_) slot.reset();
+    for (auto& slot : slots_) slot.live = false;
   }
+  // A connection gone quiet keeps nothing.
+  void release() { slots_.clear(); }
 
  private:
   using Holder = std::unique_ptr<void, ErasedDeleter>;
-  std::vector<Holder> slots_;
+  struct Slot {
+    Holder held;
+    const void* tag = nullptr;  // which State type `held` is
+    bool live = false;          // get() was called during this request
+  };
+  std::vector<Slot> slots_;
 };
 
 struct RequestContext {

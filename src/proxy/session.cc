@@ -370,6 +370,7 @@ void Session::idle() {
   release(local_body_);
   release(ctx_.response.fields);
   ctx_.scratch.release();
+  ctx_.state.release();
 }
 
 bool is_trusted(const std::vector<config::Cidr>& networks, const asio::ip::address& address) {

@@ -25,7 +25,16 @@ struct RateLimitFilter::State {
   bool refused = false;
   bool decided = false;
   std::string text;  // the header values below point into it
-  std::string_view rate_limit, remaining, reset, retry_after;
+  std::string_view rate_limit, remaining, reset_text, retry_after;
+
+  // The next request on the connection: strings keep their capacity.
+  void reset() {
+    keys.clear();
+    text.clear();
+    shown = -1;
+    refused = decided = false;
+    rate_limit = remaining = reset_text = retry_after = {};
+  }
 };
 
 namespace {
@@ -213,7 +222,7 @@ Next RateLimitFilter::conclude(RequestContext& ctx, State& state, int refused) c
   std::string_view all = text;
   state.rate_limit = all.substr(0, rate_end);
   state.remaining = all.substr(rate_end, remaining_end - rate_end);
-  state.reset = all.substr(remaining_end, reset_end - remaining_end);
+  state.reset_text = all.substr(remaining_end, reset_end - remaining_end);
   state.retry_after = all.substr(reset_end);
   if (!state.refused) return Next::Continue;
 
@@ -234,7 +243,7 @@ Next RateLimitFilter::on_response(RequestContext& ctx, core::ResponseHead& head)
   head.add("RateLimit", state->rate_limit);
   head.add("X-RateLimit-Limit", limit_values_[state->shown]);
   head.add("X-RateLimit-Remaining", state->remaining);
-  head.add("X-RateLimit-Reset", state->reset);
+  head.add("X-RateLimit-Reset", state->reset_text);
   if (state->refused && head.status == 429) head.add("Retry-After", state->retry_after);
   return Next::Continue;
 }

@@ -78,8 +78,7 @@ FilterChain build_filter_chain(const config::Config& config, const config::Route
   }
 
   // Body validation last: only a request every other filter let through has its body read.
-  if (route.validate)
-    chain.push_back(std::make_shared<validate::ValidateFilter>(*route.validate));
+  if (route.validate) chain.push_back(std::make_shared<validate::ValidateFilter>(*route.validate));
 
   for (std::size_t i = 0; i < chain.size(); ++i) {
     chain[i]->set_state_slot(i);

@@ -41,9 +41,10 @@ std::shared_ptr<rate_limit::RateLimiter> build_rate_limiter(
     const config::Config& config, FilterServices& services,
     const std::shared_ptr<rate_limit::RateLimiter>& previous);
 
-// The filters of `route` in the order they run: cors preflight, auth, rbac, rate limits. `previous`: the
-// chain of the route of that name in the snapshot being replaced (reload, DNS recompile), whose
-// filters hand their long-lived state to the new ones of the same kind at the same place.
+// The filters of `route` in the order they run: cors preflight, auth, rbac, rate limits.
+// `previous`: the chain of the route of that name in the snapshot being replaced (reload, DNS
+// recompile), whose filters hand their long-lived state to the new ones of the same kind at the
+// same place.
 FilterChain build_filter_chain(const config::Config& config, const config::RouteConfig& route,
                                std::string_view route_name, const AuthProviders& providers,
                                const std::shared_ptr<rate_limit::RateLimiter>& rate_limiter,

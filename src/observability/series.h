@@ -16,10 +16,10 @@ class MetricsShard;
 
 // The metric families whose series are interned here; their HELP and TYPE live in series.cc.
 enum class Family : std::uint8_t {
-  UpstreamRequests,  // portico_upstream_requests_total{upstream,target,outcome}
-  UpstreamDuration,  // portico_upstream_duration_seconds{upstream}
-  AuthFailures,      // portico_auth_failures_total{route,provider,reason}
-  RateLimited,       // portico_rate_limited_total{route,policy}
+  UpstreamRequests,      // portico_upstream_requests_total{upstream,target,outcome}
+  UpstreamDuration,      // portico_upstream_duration_seconds{upstream}
+  AuthFailures,          // portico_auth_failures_total{route,provider,reason}
+  RateLimited,           // portico_rate_limited_total{route,policy}
   RateLimitStoreErrors,  // portico_rate_limit_store_errors_total{store}
 };
 inline constexpr std::size_t family_count = 5;

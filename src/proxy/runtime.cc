@@ -196,9 +196,9 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
     compiled.metric_id = services.route_names.id_of(route.name);
     std::string not_built = not_implemented_reason(route);
     try {
-      compiled.filters =
-          filters::build_filter_chain(*config, route, route.name, runtime->auth_providers,
-                                      runtime->rate_limiter, filter_services, previous_filters(services, route.name));
+      compiled.filters = filters::build_filter_chain(
+          *config, route, route.name, runtime->auth_providers, runtime->rate_limiter,
+          filter_services, previous_filters(services, route.name));
     } catch (const std::runtime_error& e) {
       // A route that asks for authentication this build cannot do is refused, not served open.
       not_built = e.what();

@@ -84,10 +84,11 @@ def assert_shared_rate(up, gateways, seconds):
         assert store_errors(g) == 0
 
 
-def test_two_gateways_on_one_redis_hold_the_rate_together(gateway, upstream, redis_server):
+@pytest.mark.parametrize("instances", [2, 3])
+def test_gateways_on_one_redis_hold_the_rate_together(gateway, upstream, redis_server, instances):
     up = upstream("rl-redis-up")
     block = "{url: %s, timeout: 500ms}" % redis_server.url
-    gateways = [gateway(config(up, block)) for _ in range(2)]
+    gateways = [gateway(config(up, block)) for _ in range(instances)]
     r = requests.get(gateways[0].url + "/x", timeout=5)
     assert r.status_code == 200 and r.headers["RateLimit-Policy"] == '"shared";q=20;w=1'
     time.sleep(BURST / RATE + 0.1)  # the bucket full again
@@ -98,10 +99,12 @@ def test_two_gateways_on_one_redis_hold_the_rate_together(gateway, upstream, red
     assert 0 < ttl <= 1000 * BURST // RATE + 50, "idle keys expire once their bucket is full"
 
 
-def test_three_gateways_on_a_redis_cluster_hold_the_rate_together(gateway, upstream, redis_cluster):
+@pytest.mark.parametrize("instances", [2, 3])
+def test_gateways_on_a_redis_cluster_hold_the_rate_together(gateway, upstream, redis_cluster,
+                                                             instances):
     up = upstream("rl-cluster-up")
     block = "{cluster: [%s], timeout: 500ms}" % ", ".join(redis_cluster.seeds)
-    gateways = [gateway(config(up, block)) for _ in range(3)]
+    gateways = [gateway(config(up, block)) for _ in range(instances)]
     assert_shared_rate(up, gateways, 6)
 
 

@@ -14,11 +14,11 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/url/parse.hpp>
-#include <charconv>
 #include <span>
 
 #include "control/dns_resolver.h"
 #include "control/socket_timeout.h"
+#include "core/url_target.h"
 #include "net/tls_client.h"
 
 namespace portico::control {
@@ -64,28 +64,11 @@ std::string parse_url(std::string_view text, Target& out) {
     return "bad url: scheme must be http or https";
   }
   if (!url.has_authority() || url.has_userinfo()) return "bad url";
-  switch (url.host_type()) {
-    case urls::host_type::ipv4:
-    case urls::host_type::ipv6:
-      out.host = url.host_address();
-      break;
-    case urls::host_type::name:
-      out.host = url.host_name();
-      break;
-    default:
-      return "bad url";
-  }
+  out.host = core::url_host(url);
   if (out.host.empty()) return "bad url: no host";
-  out.port = out.tls ? 443 : 80;
-  if (url.has_port() && !url.port().empty()) {
-    // port_number() wraps values past 65535, so the digits are read here.
-    auto digits = url.port();
-    unsigned long port = 0;
-    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
-    if (ec != std::errc{} || end != digits.data() + digits.size() || port == 0 || port > 65535)
-      return "bad url: bad port";
-    out.port = static_cast<std::uint16_t>(port);
-  }
+  auto port = core::url_port(url, out.tls ? 443 : 80);
+  if (!port) return "bad url: bad port";
+  out.port = *port;
   out.host_header = url.encoded_host_and_port();
   out.path = url.encoded_path();
   if (out.path.empty()) out.path = "/";

@@ -68,6 +68,9 @@ const CompiledPolicy* RateLimiter::policy(std::string_view name) const {
 }
 
 bool RateLimiter::note_store_state(bool up, std::string_view why) {
+  // Read first: every Redis decision reports the store up, and a write per request would bounce
+  // the flag's cache line between workers.
+  if (store_down_->load(std::memory_order_relaxed) == !up) return false;
   bool was_down = store_down_->exchange(!up);
   if (was_down == !up) return false;
   if (up)

@@ -3,6 +3,8 @@
 #include <boost/url/parse.hpp>
 #include <charconv>
 
+#include "core/url_target.h"
+
 namespace portico::stores::redis {
 
 namespace urls = boost::urls;
@@ -35,24 +37,11 @@ std::string parse_endpoint(std::string_view text, RedisEndpoint& out) {
   } else if (url.scheme() != "redis") {
     return "bad redis url: scheme must be redis or rediss";
   }
-  switch (url.host_type()) {
-    case urls::host_type::ipv4:
-    case urls::host_type::ipv6:
-      out.host = url.host_address();
-      break;
-    case urls::host_type::name:
-      out.host = url.host_name();
-      break;
-    default:
-      return "bad redis url: no host";
-  }
+  out.host = core::url_host(url);
   if (out.host.empty()) return "bad redis url: no host";
-  if (url.has_port()) {
-    unsigned long port = 0;
-    // port_number() wraps values past 65535, so the digits are read here.
-    if (!parse_number(url.port(), 65535, port) || port == 0) return "bad redis url: bad port";
-    out.port = static_cast<std::uint16_t>(port);
-  }
+  auto port = core::url_port(url, out.port);
+  if (!port) return "bad redis url: bad port";
+  out.port = *port;
   if (url.has_userinfo()) {
     // Redis URLs put the password where HTTP puts it; "redis://:pass@" logs in as "default".
     if (!url.has_password()) return "bad redis url: a user without a password";

@@ -17,6 +17,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/url/parse.hpp>
 #include <chrono>
 #include <mutex>
 #include <optional>
@@ -144,7 +145,18 @@ struct Reply {
   std::string_view allow;             // on 405
   std::string_view www_authenticate;  // on 401
   bool html = false;
+  std::optional<std::string> purge_prefix;  // DELETE /admin/cache: the answer is the purge's
 };
+
+// A query parameter of an origin-form target, percent-decoded; nullopt when absent.
+std::optional<std::string> query_parameter(std::string_view target, std::string_view name) {
+  auto url = boost::urls::parse_origin_form(target);
+  if (!url) return std::nullopt;
+  auto params = url->params();
+  auto it = params.find(name);
+  if (it == params.end() || !(*it).has_value) return std::nullopt;
+  return std::string((*it).value);
+}
 
 Reply text_reply(int status, std::string body, std::string_view content_type = "application/json") {
   Reply reply;
@@ -230,6 +242,7 @@ struct AdminServer::State {
   Reply answer(const Request& req, std::string_view request_id);
   std::optional<Reply> check_token(const Request& req, std::string_view request_id);
   Reply reload(std::string_view request_id);
+  asio::awaitable<Reply> purge(std::string prefix);
 
   asio::io_context& io;
   tcp::acceptor acceptor;
@@ -298,6 +311,7 @@ asio::awaitable<void> AdminServer::State::serve(std::shared_ptr<State> self, tcp
         // A hook failed; its text may hold internal detail, so the client gets none of it.
         reply = error_reply(500, "internal error", request_id);
       }
+      if (reply.purge_prefix) reply = co_await self->purge(std::move(*reply.purge_prefix));
       res = to_response(std::move(reply), &req, request_id);
       keep_alive = req.keep_alive() && !self->stopping;
     }
@@ -331,6 +345,14 @@ std::optional<Reply> AdminServer::State::check_token(const Request& req,
   reply.www_authenticate = presented.empty() ? R"(Bearer realm="portico")"
                                              : R"(Bearer realm="portico", error="invalid_token")";
   return reply;
+}
+
+asio::awaitable<Reply> AdminServer::State::purge(std::string prefix) {
+  std::size_t purged = 0;
+  if (hooks.purge_cache) purged = co_await hooks.purge_cache(std::move(prefix));
+  boost::json::object body;
+  body["purged"] = purged;
+  co_return json_reply(200, body);
 }
 
 Reply AdminServer::State::reload(std::string_view request_id) {
@@ -402,8 +424,15 @@ Reply AdminServer::State::answer(const Request& req, std::string_view request_id
                          : error_reply(404, "no such admin endpoint", request_id);
     case Endpoint::Reload:
       return hooks.reload ? reload(request_id) : unavailable();
-    case Endpoint::Cache:
-      return error_reply(501, "cache purge is not available in this build", request_id);
+    case Endpoint::Cache: {
+      auto prefix = query_parameter(target, "prefix");
+      if (!prefix || !prefix->starts_with("/"))
+        return error_reply(400, "prefix=/path is required (prefix=/ purges every entry)",
+                           request_id);
+      Reply reply;
+      reply.purge_prefix = std::move(*prefix);
+      return reply;
+    }
   }
   return error_reply(500, "internal error", request_id);
 }

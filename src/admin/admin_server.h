@@ -4,6 +4,7 @@
 // /admin/routes and /admin/upstreams is in routes_view.h and upstreams_view.h.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json/value.hpp>
 #include <functional>
@@ -31,6 +32,10 @@ struct AdminHooks {
   // GET /admin/stats (404 when unset): a JSON object of numbers the dashboard shows as cards,
   // e.g. {"config_version":3,"workers":4,"uptime_seconds":120}.
   std::function<boost::json::value()> stats;
+  // DELETE /admin/cache?prefix=/path: purges the entries whose path starts with the prefix and
+  // says how many (runs on the admin's io_context; a Redis store answers asynchronously).
+  // Unset: nothing is cached, so nothing is purged.
+  std::function<boost::asio::awaitable<std::size_t>(std::string prefix)> purge_cache;
 };
 
 class AdminServer {

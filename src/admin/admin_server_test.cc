@@ -311,12 +311,22 @@ TEST_F(AdminServerTest, ReloadAnswers400WithEveryConfigError) {
   EXPECT_EQ(body["errors"].as_array()[1], "portico.yaml:9:1: unknown key \"rutes\"");
 }
 
-TEST_F(AdminServerTest, CachePurgeIsNotImplementedYet) {
+TEST_F(AdminServerTest, CachePurgeHandsThePrefixToTheHookAndSaysHowMany) {
+  std::string asked;
+  hooks_.purge_cache = [&](std::string prefix) -> boost::asio::awaitable<std::size_t> {
+    asked = prefix;
+    co_return 3;
+  };
   start();
   Client client{server_->port()};
-  auto reply = client.request("DELETE", "/admin/cache?prefix=/users");
-  EXPECT_EQ(reply.status, 501);
-  expect_error_body(reply, 501);
+  auto reply = client.request("DELETE", "/admin/cache?prefix=/users%20a");
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.json()["purged"].to_number<int>(), 3);
+  EXPECT_EQ(asked, "/users a");
+  auto missing = client.request("DELETE", "/admin/cache");
+  EXPECT_EQ(missing.status, 400);
+  expect_error_body(missing, 400);
+  EXPECT_EQ(client.request("DELETE", "/admin/cache?prefix=users").status, 400);
 }
 
 TEST_F(AdminServerTest, AnUnsetHookAnswers503AndUnsetStats404) {

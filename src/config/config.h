@@ -10,17 +10,18 @@
 
 #include "config/config_types.h"
 #include "config/describe.h"
-#include "config/feature_config.h"
 #include "config/route_config.h"
 #include "config/server_config.h"
 #include "config/upstream_config.h"
 #include "filters/auth/auth_config.h"
+#include "filters/cache/cache_config.h"
 #include "filters/cors/cors_config.h"
 #include "filters/rate_limit/rate_limit_config.h"
 
 namespace portico::config {
 
 using filters::auth::AuthProviderConfig;
+using filters::cache::CacheConfig;
 using filters::cors::CorsConfig;
 using filters::rate_limit::RateLimitsConfig;
 
@@ -29,8 +30,7 @@ struct Config {
   ServerConfig server;
   AdminConfig admin;
   std::map<std::string, UpstreamConfig> upstreams;
-  // Feature sections: auth, rate_limits and cors are built; cache is kept whole, unused, so it
-  // can be validated, shown and reloaded before its feature arrives.
+  // Feature sections, each read by its feature's folder.
   std::map<std::string, AuthProviderConfig> auth;  // name -> provider; routes name them
   std::optional<RateLimitsConfig> rate_limits;
   std::optional<CacheConfig> cache;

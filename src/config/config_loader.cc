@@ -163,7 +163,7 @@ void read_config(YamlReader& r, const Field& root, Config& config) {
   read_upstreams(r, f->get("upstreams"), config);
   config.auth = filters::auth::read_auth_config(r, f->get("auth"));
   config.rate_limits = filters::rate_limit::read_rate_limits_config(r, f->get("rate_limits"));
-  read_cache(r, f->get("cache"), config);
+  config.cache = filters::cache::read_cache_config(r, f->get("cache"));
   config.cors = filters::cors::read_cors_config(r, f->get("cors"));
   read_defaults(r, f->get("defaults"), config);
   read_routes(r, f->get("routes"), config);

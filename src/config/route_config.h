@@ -55,15 +55,29 @@ constexpr auto notes_of(const RouteMatch*) {
   });
 }
 
-// `cache:` on a route (or in `defaults:`); built by the cache issue.
+// `cache:` on a route (or in `defaults:`): filters/cache stores and serves its answers.
 struct RouteCacheConfig {
-  Duration ttl = 0ms;
-  std::vector<std::string> vary;
+  Duration ttl = 0ms;              // upper bound; an upstream's max-age / s-maxage below it wins
+  std::vector<std::string> vary;   // request headers that split entries (lower case)
+  Duration stale_while_revalidate = 0ms;
+  Duration stale_if_error = 0ms;
+  bool shared = false;  // false: on routes with auth, each consumer has its own entries
+  bool operator==(const RouteCacheConfig&) const = default;
 };
-BOOST_DESCRIBE_STRUCT(RouteCacheConfig, (), (ttl, vary))
+BOOST_DESCRIBE_STRUCT(RouteCacheConfig, (),
+                      (ttl, vary, stale_while_revalidate, stale_if_error, shared))
 constexpr auto notes_of(const RouteCacheConfig*) {
   return std::to_array<Note>(
-      {{.member = "", .key = "routeCache"}, {.member = "ttl", .required = true}});
+      {{.member = "", .key = "routeCache"},
+       {.member = "ttl", .required = true},
+       {.member = "stale_while_revalidate",
+        .description = "Serve a stale entry this long past its expiry while one background "
+                       "request refreshes it."},
+       {.member = "stale_if_error",
+        .description = "Serve a stale entry this long past its expiry when the upstream fails "
+                       "(5xx, connect, timeout)."},
+       {.member = "shared",
+        .description = "On routes with auth: true shares entries between consumers."}});
 }
 
 struct AggregateCall {

@@ -368,7 +368,6 @@ Field read_route(YamlReader& r, const Field& field, Config& config, RouteConfig&
   read_websocket(r, f->get("websocket"), route);
 
   // What the route enables itself; what defaults enable is reported once under defaults.
-  if (route.cache) r.not_built("cache", f->get("cache")->path);
   if (route.compress.value_or(false)) r.not_built("compress", f->get("compress")->path);
 
   const DefaultsConfig& defaults = config.defaults;
@@ -457,6 +456,9 @@ std::optional<RouteCacheConfig> read_route_cache(YamlReader& r, const std::optio
   if (!f->has("ttl")) r.error(f->self(), "missing key \"ttl\" (how long entries live, like 30s)");
   assign(r.duration(f->get("ttl")), out.ttl);
   assign(r.header_names(f->get("vary")), out.vary);
+  assign(r.duration(f->get("stale_while_revalidate"), true), out.stale_while_revalidate);
+  assign(r.duration(f->get("stale_if_error"), true), out.stale_if_error);
+  assign(r.boolean(f->get("shared")), out.shared);
   return out;
 }
 

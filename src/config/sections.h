@@ -22,7 +22,6 @@ void read_admin(YamlReader& reader, const std::optional<Field>& field, AdminConf
 void read_observability(YamlReader& reader, const std::optional<Field>& field,
                         ObservabilityConfig& observability);
 void read_upstreams(YamlReader& reader, const std::optional<Field>& field, Config& config);
-void read_cache(YamlReader& reader, const std::optional<Field>& field, Config& config);
 void read_defaults(YamlReader& reader, const std::optional<Field>& field, Config& config);
 void read_routes(YamlReader& reader, const std::optional<Field>& field, Config& config);
 

@@ -4,6 +4,7 @@
 
 #include "filters/api_key/api_key_provider.h"
 #include "filters/auth/auth_filter.h"
+#include "filters/cache/cache_filter.h"
 #include "filters/cors/cors_filter.h"
 #include "filters/ip_rules/ip_rules_filter.h"
 #include "filters/jwt_auth/jwt_provider.h"
@@ -42,9 +43,18 @@ std::shared_ptr<rate_limit::RateLimiter> build_rate_limiter(
   return rate_limit::build_rate_limiter(config.rate_limits, previous, services.series);
 }
 
+std::shared_ptr<cache::ResponseCache> build_response_cache(
+    const config::Config& config, const std::shared_ptr<cache::ResponseCache>& previous) {
+  bool wanted = config.cache.has_value();
+  for (const auto& route : config.routes) wanted = wanted || route.cache.has_value();
+  if (!wanted) return nullptr;
+  return cache::build_response_cache(config.cache.value_or(cache::CacheConfig{}), previous);
+}
+
 FilterChain build_filter_chain(const config::Config& config, const config::RouteConfig& route,
                                std::string_view route_name, const AuthProviders& providers,
                                const std::shared_ptr<rate_limit::RateLimiter>& rate_limiter,
+                               const std::shared_ptr<cache::ResponseCache>& response_cache,
                                FilterServices& services, const FilterChain* previous) {
   std::vector<std::shared_ptr<proxy::Filter>> chain;
   // IP rules first: they need only the address, so a refused client costs nothing more.
@@ -60,7 +70,8 @@ FilterChain build_filter_chain(const config::Config& config, const config::Route
       throw std::runtime_error("auth provider " + name + " is not available in this build");
     route_providers.push_back(it->second);
   }
-  if (!route_providers.empty())
+  const bool authenticated = !route_providers.empty();
+  if (authenticated)
     chain.push_back(std::make_shared<auth::AuthFilter>(route_name, std::move(route_providers),
                                                        services.series));
 
@@ -79,6 +90,15 @@ FilterChain build_filter_chain(const config::Config& config, const config::Route
 
   // Body validation last: only a request every other filter let through has its body read.
   if (route.validate) chain.push_back(std::make_shared<validate::ValidateFilter>(*route.validate));
+
+  // The cache last: a hit has passed every check above, and what it stores is the answer as
+  // the filters before it left it (compressed, say), so a hit costs no work again.
+  if (route.cache && response_cache) {
+    bool per_consumer = authenticated && !route.cache->shared;
+    chain.push_back(std::make_shared<cache::CacheFilter>(std::string(route_name), *route.cache,
+                                                         per_consumer, response_cache,
+                                                         services.series));
+  }
 
   for (std::size_t i = 0; i < chain.size(); ++i) {
     chain[i]->set_state_slot(i);

@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 #include "filters/auth/auth_provider.h"
+#include "filters/cache/response_cache.h"
 #include "filters/rate_limit/rate_limiter.h"
 #include "observability/series.h"
 #include "proxy/filter.h"
@@ -41,13 +42,20 @@ std::shared_ptr<rate_limit::RateLimiter> build_rate_limiter(
     const config::Config& config, FilterServices& services,
     const std::shared_ptr<rate_limit::RateLimiter>& previous);
 
-// The filters of `route` in the order they run: cors preflight, auth, rbac, rate limits.
+// The process's response cache (null when neither `cache:` nor any route asks for one);
+// `previous`'s store, entries and all, carries over while `cache:` is unchanged.
+std::shared_ptr<cache::ResponseCache> build_response_cache(
+    const config::Config& config, const std::shared_ptr<cache::ResponseCache>& previous);
+
+// The filters of `route` in the order they run: ip rules, cors preflight, auth, rbac, rate
+// limits, validation, and around the answer compression, then the cache.
 // `previous`: the chain of the route of that name in the snapshot being replaced (reload, DNS
 // recompile), whose filters hand their long-lived state to the new ones of the same kind at the
 // same place.
 FilterChain build_filter_chain(const config::Config& config, const config::RouteConfig& route,
                                std::string_view route_name, const AuthProviders& providers,
                                const std::shared_ptr<rate_limit::RateLimiter>& rate_limiter,
+                               const std::shared_ptr<cache::ResponseCache>& response_cache,
                                FilterServices& services, const FilterChain* previous = nullptr);
 
 }  // namespace portico::filters

@@ -24,6 +24,8 @@ constexpr std::array<FamilyInfo, family_count> families = {{
     {"portico_rate_limited_total", "Requests refused by a rate limit policy.", false},
     {"portico_rate_limit_store_errors_total",
      "Rate limit decisions made without the shared store (it did not answer in time).", false},
+    {"portico_cache_requests_total",
+     "Requests to cached routes, by result (hit, miss, stale, bypass).", false},
 }};
 
 void append_histogram(std::string& out, std::string_view name, std::string_view labels,

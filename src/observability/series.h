@@ -21,8 +21,9 @@ enum class Family : std::uint8_t {
   AuthFailures,          // portico_auth_failures_total{route,provider,reason}
   RateLimited,           // portico_rate_limited_total{route,policy}
   RateLimitStoreErrors,  // portico_rate_limit_store_errors_total{store}
+  CacheRequests,         // portico_cache_requests_total{route,result}
 };
-inline constexpr std::size_t family_count = 5;
+inline constexpr std::size_t family_count = 6;
 
 class SeriesRegistry {
  public:

@@ -54,7 +54,9 @@ struct Identity {
 // upstream's answer, from on_response). Without a body of its own it carries the JSON error
 // body `{"error": ..., "message": ..., "request_id": ...}`.
 struct LocalReply {
-  enum class Body { Error, Empty, Given };
+  // Stored: a body and head fields held elsewhere (a cache entry that `owner` keeps alive), so
+  // serving them copies nothing.
+  enum class Body { Error, Empty, Given, Stored };
   int status = 0;
   std::string_view message;    // the error body's message; empty: the status's default
   std::string_view error_tag;  // the access log's `error`
@@ -62,6 +64,9 @@ struct LocalReply {
   Body body_kind = Body::Error;
   std::string body;          // Body::Given
   std::string content_type;  // Body::Given; empty: application/octet-stream
+  std::string_view stored_body;                 // Body::Stored
+  std::vector<core::HeaderField> stored_fields;  // Body::Stored: the head's fields, as kept
+  std::shared_ptr<const void> owner;            // keeps stored_body and stored_fields valid
 
   // A fresh error answer: `status`, the error body's `message` (empty: the status's default),
   // the access log's `tag`, and one extra header when `extra` names one.
@@ -82,6 +87,13 @@ struct LocalReply {
     body = std::move(text);
     content_type = type;
   }
+  // The answer is a stored one: its status, fields and body, views `keep` holds.
+  void set_stored(int code, std::shared_ptr<const void> keep) {
+    clear();
+    status = code;
+    body_kind = Body::Stored;
+    owner = std::move(keep);
+  }
   void clear() {
     status = 0;
     message = error_tag = {};
@@ -89,6 +101,9 @@ struct LocalReply {
     body_kind = Body::Error;
     body.clear();
     content_type.clear();
+    stored_body = {};
+    stored_fields.clear();
+    owner.reset();
   }
 };
 
@@ -229,11 +244,18 @@ struct RequestContext {
   FilterStateSlots state;
   int status = 0;  // the answer's status, once its head is written (on_complete sees it)
   std::string_view error_tag;  // the access log's `error`
+  std::string_view cache_result;  // the access log's `cache`: HIT, MISS, STALE, BYPASS
+  // Set by a filter: once this request is answered, the session runs a copy of it through the
+  // route's action again in the background (a cache refreshing the stale entry it served).
+  bool refresh_in_background = false;
+  bool background = false;  // this is that copy: nobody listens to its answer
   ExchangeRecord exchange;
   ActionScratch scratch;  // not reset: reused request after request
 
   void reset() {
     error_tag = {};
+    cache_result = {};
+    refresh_in_background = false;
     exchange.clear();
     identity = {};
     reply.clear();

@@ -112,6 +112,8 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
       *config, filter_services, services.previous ? &services.previous->auth_providers : nullptr);
   runtime->rate_limiter = filters::build_rate_limiter(
       *config, filter_services, services.previous ? services.previous->rate_limiter : nullptr);
+  runtime->response_cache = filters::build_response_cache(
+      *config, services.previous ? services.previous->response_cache : nullptr);
 
   std::map<std::string, std::size_t> upstream_index;
   for (const auto& [name, upstream] : config->upstreams) {
@@ -198,7 +200,7 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
     try {
       compiled.filters = filters::build_filter_chain(
           *config, route, route.name, runtime->auth_providers, runtime->rate_limiter,
-          filter_services, previous_filters(services, route.name));
+          runtime->response_cache, filter_services, previous_filters(services, route.name));
     } catch (const std::runtime_error& e) {
       // A route that asks for authentication this build cannot do is refused, not served open.
       not_built = e.what();

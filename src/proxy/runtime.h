@@ -51,6 +51,7 @@ struct Runtime {
   std::vector<UpstreamRuntime> upstreams;
   filters::AuthProviders auth_providers;
   std::shared_ptr<filters::rate_limit::RateLimiter> rate_limiter;  // null without rate_limits
+  std::shared_ptr<filters::cache::ResponseCache> response_cache;   // null without cached routes
   // The listeners' TLS (`server.tls`); null when they speak plain HTTP. Connections hold it
   // for their lifetime, so a reload's new certificates reach only new handshakes.
   std::shared_ptr<net::TlsServerContext> tls_server;

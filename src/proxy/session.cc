@@ -6,6 +6,7 @@
 
 #include "core/error_body.h"
 #include "core/forward_headers.h"
+#include "proxy/background_request.h"
 #include "routing/path_normalizer.h"
 
 namespace portico::proxy {
@@ -53,7 +54,9 @@ Task<bool> Session::run_route(const CompiledRoute& route) {
     case Outcome::Answered:
       co_return true;
     case Outcome::Reply:
-      co_return co_await send_reply();
+      // The action's own refusal or failure (502, 503, 504...): a response filter may still
+      // answer instead (a cache serving a stale entry).
+      co_return co_await send_reply(true);
     case Outcome::Broken:
       if (ctx_.status != 0) status_ = ctx_.status;
       co_return false;
@@ -66,6 +69,8 @@ void Session::complete(const CompiledRoute* route) {
   if (route)
     for (const auto& filter : route->filters) filter->on_complete(ctx_);
   log(route);
+  if (route && ctx_.refresh_in_background)
+    run_in_background(runtime_, *route, ctx_, env_.services());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -251,20 +256,23 @@ std::string_view Session::reply_head(const LocalReply& reply) {
                                    ? std::string_view("application/octet-stream")
                                    : std::string_view(reply.content_type));
       break;
+    case LocalReply::Body::Stored:
+      body = reply.stored_body;
+      for (const auto& field : reply.stored_fields) head.add(field.name, field.value);
+      break;
   }
   for (const auto& [name, value] : reply.headers) head.add(name, value);
-  // A 304 without a body of its own says nothing of the length of what it stands for.
-  if (!(reply.status == 304 && reply.body_kind == LocalReply::Body::Empty))
-    head.content_length = body.size();
+  // A 304 says nothing of the length of what it stands for.
+  if (reply.status != 304) head.content_length = body.size();
   return body;
 }
 
-Task<bool> Session::send_reply() {
+Task<bool> Session::send_reply(bool replaceable) {
   const auto& reply = ctx_.reply;
   error_tag_ = reply.error_tag;
   if (request_id_.empty()) env_.new_request_id(request_id_);
   auto body = reply_head(reply);
-  writer_.begin(true);
+  writer_.begin(!replaceable);
   writer_.start(ctx_.response);
   co_return co_await writer_.write_all(body);
 }
@@ -356,6 +364,7 @@ void Session::log(const CompiledRoute* route) {
   entry.bytes_in = stream_->bytes_in();
   entry.bytes_out = stream_->bytes_out();
   entry.error = error_tag_;
+  entry.cache = ctx_.cache_result;
   entry.consumer = ctx_.identity.consumer;
   entry.retries = ctx_.exchange.retries;
   log->append(entry);

@@ -63,7 +63,8 @@ class Session final : public RequestHandler {
   // The gateway's own answers: ctx_.reply through the response filters and the codec.
   void set_reply(int status, std::string_view message, std::string_view tag,
                  core::HeaderField extra = {});
-  Task<bool> send_reply();
+  // `replaceable`: the action's reply, which a response filter may answer instead of.
+  Task<bool> send_reply(bool replaceable = false);
   std::string_view reply_head(const LocalReply& reply);  // fills ctx_.response; the body
   void log(const CompiledRoute* route);
 

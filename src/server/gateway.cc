@@ -145,6 +145,11 @@ int Gateway::run() {
         return config::config_to_json(*runtime_->config);
       };
       hooks.reload = [this] { return reload(); };
+      hooks.purge_cache = [this](std::string prefix) -> boost::asio::awaitable<std::size_t> {
+        auto runtime = current_runtime();
+        if (!runtime->response_cache) co_return 0;
+        co_return co_await runtime->response_cache->purge(control_, std::move(prefix));
+      };
       admin_ = std::make_unique<admin::AdminServer>(control_, *runtime->config->admin.listen,
                                                     runtime->config->admin.token, std::move(hooks));
     }

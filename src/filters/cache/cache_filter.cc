@@ -4,6 +4,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <algorithm>
 #include <chrono>
+#include <functional>
+#include <utility>
 
 #include "core/ascii.h"
 #include "filters/cache/cache_headers.h"
@@ -424,18 +426,31 @@ void CacheFilter::finish_keeping(RequestContext& ctx, State& state) const {
     marker = std::move(m);
     vary_key_of(ctx, answer->vary, answer_key);
   }
+  state.outcome = FillOutcome::Stored;
+  bool holds_lock = std::exchange(state.filling, false);
   if (auto* store = cache_->memory()) {
     if (marker) store->put(state.key, marker);
     store->put(answer_key, answer);
-  } else if (ctx.services && ctx.services->redis) {
-    if (marker) cache_->redis_put(ctx.services->io, *ctx.services->redis, state.key, *marker);
-    cache_->redis_put(ctx.services->io, *ctx.services->redis, answer_key, *answer);
+    if (holds_lock)
+      cache_->locks().release(state.key, FillOutcome::Stored, std::move(answer), answer_key);
+    return;
   }
-  state.outcome = FillOutcome::Stored;
-  if (state.filling) {
-    state.filling = false;
-    cache_->locks().release(state.key, FillOutcome::Stored, std::move(answer), answer_key);
+  if (!ctx.services || !ctx.services->redis) {
+    if (holds_lock) cache_->locks().release(state.key, FillOutcome::Failed);
+    return;
   }
+  auto& io = ctx.services->io;
+  auto& clients = *ctx.services->redis;
+  if (marker) cache_->redis_put(io, clients, state.key, *marker);
+  // The lock is held until Redis has the entry: a request that looked before then would find
+  // the old one (or none) and fetch it again.
+  std::function<void()> release;
+  if (holds_lock) {
+    release = [cache = cache_, key = state.key, answer, answer_key] {
+      cache->locks().release(key, FillOutcome::Stored, answer, answer_key);
+    };
+  }
+  cache_->redis_put(io, clients, answer_key, *answer, std::move(release));
 }
 
 void CacheFilter::end_fill(State& state) const {

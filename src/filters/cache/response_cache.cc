@@ -71,11 +71,14 @@ asio::awaitable<AnswerPtr> ResponseCache::redis_find(stores::redis::RedisClients
 }
 
 void ResponseCache::redis_put(asio::io_context& io, stores::redis::RedisClients& clients,
-                              std::string_view key, const CachedAnswer& answer) {
+                              std::string_view key, const CachedAnswer& answer,
+                              std::function<void()> done) {
   auto* client = clients.client_for(*config_.redis);
-  if (!client) return;
   auto keep_ms = answer.keep_until_ms() - now_ms();
-  if (keep_ms <= 0) return;
+  if (!client || keep_ms <= 0) {
+    if (done) done();
+    return;
+  }
   std::vector<std::string> argv;
   argv.emplace_back("SET");
   argv.push_back(redis_key(key));
@@ -85,8 +88,9 @@ void ResponseCache::redis_put(asio::io_context& io, stores::redis::RedisClients&
   // The client lives as long as the worker; a call still in flight at shutdown just fails.
   asio::co_spawn(
       io,
-      [client, argv = std::move(argv)]() mutable -> asio::awaitable<void> {
+      [client, argv = std::move(argv), done = std::move(done)]() mutable -> asio::awaitable<void> {
         co_await client->call(std::move(argv));
+        if (done) done();
       },
       asio::detached);
 }

@@ -5,6 +5,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,9 +36,11 @@ class ResponseCache {
   // Redis store, on the calling worker's client. A failure is a miss (null), never an error.
   boost::asio::awaitable<AnswerPtr> redis_find(stores::redis::RedisClients& clients,
                                                std::string_view key);
-  // Fire and forget, on `io`: the request that stored it does not wait for Redis.
+  // On `io`, without the request that stored it waiting for Redis; `done` runs there once
+  // Redis has answered (or failed), so a fill lock can be held until the entry is visible.
   void redis_put(boost::asio::io_context& io, stores::redis::RedisClients& clients,
-                 std::string_view key, const CachedAnswer& answer);
+                 std::string_view key, const CachedAnswer& answer,
+                 std::function<void()> done = nullptr);
 
   // DELETE /admin/cache?prefix=: every entry whose path starts with `prefix`, in whichever
   // store this cache uses; how many. Redis purges run on `io` with a client of their own.

@@ -35,7 +35,6 @@ void read_defaults(YamlReader& r, const std::optional<Field>& field, Config& con
   out.timeout = r.duration(f->get("timeout"));
   out.cache = read_route_cache(r, f->get("cache"));
 
-  if (out.compress.value_or(false)) r.not_built("compress", f->get("compress")->path);
   if (out.cache) r.not_built("cache", f->get("cache")->path);
 }
 

@@ -369,7 +369,6 @@ Field read_route(YamlReader& r, const Field& field, Config& config, RouteConfig&
 
   // What the route enables itself; what defaults enable is reported once under defaults.
   if (route.cache) r.not_built("cache", f->get("cache")->path);
-  if (route.compress.value_or(false)) r.not_built("compress", f->get("compress")->path);
 
   const DefaultsConfig& defaults = config.defaults;
   if (!f->has("auth")) route.auth = defaults.auth;

@@ -4,6 +4,7 @@
 
 #include "filters/api_key/api_key_provider.h"
 #include "filters/auth/auth_filter.h"
+#include "filters/compress/compress_filter.h"
 #include "filters/cors/cors_filter.h"
 #include "filters/ip_rules/ip_rules_filter.h"
 #include "filters/jwt_auth/jwt_provider.h"
@@ -79,6 +80,10 @@ FilterChain build_filter_chain(const config::Config& config, const config::Route
 
   // Body validation last: only a request every other filter let through has its body read.
   if (route.validate) chain.push_back(std::make_shared<validate::ValidateFilter>(*route.validate));
+  // Compression at the end: it sees the answer's head and body after every other filter's edits.
+  if (route.compress.value_or(false))
+    chain.push_back(std::make_shared<compress::CompressFilter>(
+        config.compression.value_or(compress::CompressionConfig{})));
 
   for (std::size_t i = 0; i < chain.size(); ++i) {
     chain[i]->set_state_slot(i);

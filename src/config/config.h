@@ -15,6 +15,7 @@
 #include "config/upstream_config.h"
 #include "filters/auth/auth_config.h"
 #include "filters/cache/cache_config.h"
+#include "filters/compress/compress_config.h"
 #include "filters/cors/cors_config.h"
 #include "filters/rate_limit/rate_limit_config.h"
 
@@ -22,6 +23,7 @@ namespace portico::config {
 
 using filters::auth::AuthProviderConfig;
 using filters::cache::CacheConfig;
+using filters::compress::CompressionConfig;
 using filters::cors::CorsConfig;
 using filters::rate_limit::RateLimitsConfig;
 
@@ -34,6 +36,7 @@ struct Config {
   std::map<std::string, AuthProviderConfig> auth;  // name -> provider; routes name them
   std::optional<RateLimitsConfig> rate_limits;
   std::optional<CacheConfig> cache;
+  std::optional<CompressionConfig> compression;  // built; absent: compressing routes use defaults
   std::optional<CorsConfig> cors;
   ObservabilityConfig observability;
   DefaultsConfig defaults;
@@ -41,8 +44,8 @@ struct Config {
   bool watch = false;
 };
 BOOST_DESCRIBE_STRUCT(Config, (),
-                      (source_path, server, admin, upstreams, auth, rate_limits, cache, cors,
-                       observability, defaults, routes, watch))
+                      (source_path, server, admin, upstreams, auth, rate_limits, cache, compression,
+                       cors, observability, defaults, routes, watch))
 constexpr auto notes_of(const Config*) {
   return std::to_array<Note>({
       {.member = "",

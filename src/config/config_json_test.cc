@@ -104,8 +104,8 @@ TEST(ConfigSchema, IsAJsonSchemaCoveringEverySection) {
   ASSERT_FALSE(ec) << ec.message();
   EXPECT_EQ(schema.at("$schema"), "https://json-schema.org/draft/2020-12/schema");
   const auto& properties = schema.at("properties").as_object();
-  for (auto section : {"server", "admin", "upstreams", "auth", "rate_limits", "cache", "cors",
-                       "observability", "defaults", "routes", "watch"}) {
+  for (auto section : {"server", "admin", "upstreams", "auth", "rate_limits", "cache",
+                       "compression", "cors", "observability", "defaults", "routes", "watch"}) {
     EXPECT_TRUE(properties.contains(section)) << section;
   }
   const auto& route = schema.at("$defs").at("route").at("properties").as_object();

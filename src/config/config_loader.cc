@@ -164,6 +164,7 @@ void read_config(YamlReader& r, const Field& root, Config& config) {
   config.auth = filters::auth::read_auth_config(r, f->get("auth"));
   config.rate_limits = filters::rate_limit::read_rate_limits_config(r, f->get("rate_limits"));
   config.cache = filters::cache::read_cache_config(r, f->get("cache"));
+  config.compression = filters::compress::read_compression_config(r, f->get("compression"));
   config.cors = filters::cors::read_cors_config(r, f->get("cors"));
   read_defaults(r, f->get("defaults"), config);
   read_routes(r, f->get("routes"), config);

@@ -14,7 +14,6 @@ void read_defaults(YamlReader& r, const std::optional<Field>& field, Config& con
   out.timeout = r.duration(f->get("timeout"));
   out.cache = read_route_cache(r, f->get("cache"));
 
-  if (out.compress.value_or(false)) r.not_built("compress", f->get("compress")->path);
 }
 
 }  // namespace portico::config

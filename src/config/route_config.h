@@ -164,7 +164,7 @@ struct RouteConfig {
 
   // The route's filters and actions beyond proxying. Those this build lacks are still parsed
   // and kept so validation and reload see them: aggregate and grpc make the route answer 501
-  // (the route compiler, proxy/runtime.cc); cache and compress are warned about.
+  // (the route compiler, proxy/runtime.cc); cache is warned about.
   std::vector<std::string> auth;  // provider names; ["none"] = explicitly none
   std::vector<std::string> require_roles;
   std::vector<std::string> require_scopes;

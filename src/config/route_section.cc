@@ -368,7 +368,6 @@ Field read_route(YamlReader& r, const Field& field, Config& config, RouteConfig&
   read_websocket(r, f->get("websocket"), route);
 
   // What the route enables itself; what defaults enable is reported once under defaults.
-  if (route.compress.value_or(false)) r.not_built("compress", f->get("compress")->path);
 
   const DefaultsConfig& defaults = config.defaults;
   if (!f->has("auth")) route.auth = defaults.auth;

@@ -5,6 +5,7 @@
 #include "filters/api_key/api_key_provider.h"
 #include "filters/auth/auth_filter.h"
 #include "filters/cache/cache_filter.h"
+#include "filters/compress/compress_filter.h"
 #include "filters/cors/cors_filter.h"
 #include "filters/ip_rules/ip_rules_filter.h"
 #include "filters/jwt_auth/jwt_provider.h"
@@ -90,14 +91,23 @@ FilterChain build_filter_chain(const config::Config& config, const config::Route
 
   // Body validation last: only a request every other filter let through has its body read.
   if (route.validate) chain.push_back(std::make_shared<validate::ValidateFilter>(*route.validate));
+  // Compression next to last: it sees the answer after every other filter's edits.
+  if (route.compress.value_or(false))
+    chain.push_back(std::make_shared<compress::CompressFilter>(
+        config.compression.value_or(compress::CompressionConfig{})));
 
   // The cache last: a hit has passed every check above, and what it stores is the answer as
   // the filters before it left it (compressed, say), so a hit costs no work again.
   if (route.cache && response_cache) {
     bool per_consumer = authenticated && !route.cache->shared;
+    std::vector<compress::Encoding> compressed_as;
+    if (route.compress.value_or(false)) {
+      for (const auto& name : config.compression.value_or(compress::CompressionConfig{}).encodings)
+        compressed_as.push_back(compress::encoding_from_name(name));
+    }
     chain.push_back(std::make_shared<cache::CacheFilter>(std::string(route_name), *route.cache,
-                                                         per_consumer, response_cache,
-                                                         services.series));
+                                                         per_consumer, std::move(compressed_as),
+                                                         response_cache, services.series));
   }
 
   for (std::size_t i = 0; i < chain.size(); ++i) {

@@ -27,6 +27,7 @@ ROUTES = """
 - {name: keyed-shared, match: {prefix: /shared/}, upstream: be, auth: keys,
    cache: {ttl: 60s, shared: true}}
 - {name: plain, match: {prefix: /p/}, upstream: be}
+- {name: packed, match: {prefix: /z/}, upstream: be, compress: true, cache: {ttl: 60s}}
 """
 
 TOP = """
@@ -406,3 +407,33 @@ def test_a_reload_that_changes_a_routes_cache_settings_drops_its_entries(gateway
     assert requests.post(gw.admin_url + "/admin/reload", timeout=10).status_code == 200
     assert get(gw, "/c/reload").headers["X-Cache"] == "MISS"
     assert get(gw, "/lang/reload", headers={"Accept-Language": "en"}).headers["X-Cache"] == "HIT"
+
+
+def test_compressed_answers_are_stored_once_per_encoding(gw, be):
+    import gzip
+    import brotli
+    path = "/z/doc?size=20000"
+    plain = b"x" * 20000
+    g1 = get(gw, path, headers={"Accept-Encoding": "gzip"}, stream=True)
+    assert g1.headers["X-Cache"] == "MISS"
+    assert g1.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(g1.raw.read()) == plain
+    g2 = get(gw, path, headers={"Accept-Encoding": "gzip;q=1, deflate"}, stream=True)
+    assert g2.headers["X-Cache"] == "HIT"  # another header text, the same encoding chosen
+    assert g2.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(g2.raw.read()) == plain
+    b1 = get(gw, path, headers={"Accept-Encoding": "br"}, stream=True)
+    assert b1.headers["X-Cache"] == "MISS"
+    assert brotli.decompress(b1.raw.read()) == plain
+    b2 = get(gw, path, headers={"Accept-Encoding": "br"}, stream=True)
+    assert b2.headers["X-Cache"] == "HIT"
+    assert b2.headers["Content-Encoding"] == "br"
+    assert brotli.decompress(b2.raw.read()) == plain
+    i1 = get(gw, path, headers={"Accept-Encoding": "identity"}, stream=True)
+    assert "Content-Encoding" not in i1.headers
+    assert i1.raw.read() == plain
+    i2 = get(gw, path, headers={"Accept-Encoding": "identity"}, stream=True)
+    assert i2.headers["X-Cache"] == "HIT"
+    assert "Content-Encoding" not in i2.headers
+    assert i2.raw.read() == plain
+    assert be.count(path) == 3

@@ -23,6 +23,14 @@ Endpoints:
                               N deterministic bytes (see pattern_block), Content-Length or chunked
     /drip?chunks=N&ms=M&size=S
                               chunked response: N chunks of S bytes, M ms apart
+    /content?bytes=N&type=T&status=S&chunked=0|1&chunk=C&ms=M&header=Name:Value...
+                              N bytes of the /download stream with Content-Type T (default
+                              text/plain) and status S (default 200), Content-Length or chunked in
+                              pieces of C bytes (default 65536) M ms apart; each `header` param
+                              adds that field (any number of them)
+    /events?count=N&ms=M&type=T
+                              chunked text/event-stream (or T): N events "id: i\ndata: event i\n\n",
+                              one chunk each, M ms apart (default 1000)
     /upload                   reads the body streaming: JSON {bytes, sha256}
     /chunked-echo             answers chunked with the request body, chunk by chunk as it arrives
     /stats                    JSON {connections, requests}: TCP connections accepted so far, requests served
@@ -513,6 +521,40 @@ class Handler(socketserver.StreamRequestHandler):
         body = (json.dumps(obj) + "\n").encode()
         self.send_body(req, status, body, "application/json", keep_alive, extra)
 
+    def send_content(self, req, keep_alive):
+        """/content: see the module's docstring."""
+        p = req.params
+        n = int(p.get("bytes", "0") or 0)
+        status = int(p.get("status", "200"))
+        chunked = p.get("chunked", "0") == "1"
+        piece = max(1, int(p.get("chunk", str(BLOCK_SIZE))))
+        ms = int(p.get("ms", "0"))
+        headers = [("Content-Type", p.get("type", "text/plain"))]
+        for value in parse_qs(req.query, keep_blank_values=True).get("header", []):
+            name, _, field = value.partition(":")
+            headers.append((name.strip(), field.strip()))
+        bodyless = status in (204, 304) or 100 <= status < 200
+        if chunked and not bodyless:
+            headers.append(("Transfer-Encoding", "chunked"))
+        elif status != 204 and not 100 <= status < 200:
+            headers.append(("Content-Length", str(n)))
+        self.send_head(status, headers, keep_alive)
+        if bodyless or req.method == "HEAD":
+            return
+        sent = 0
+        for block in pattern_chunks(n):
+            for at in range(0, len(block), piece):
+                if sent and ms:
+                    time.sleep(ms / 1000.0)
+                data = block[at:at + piece]
+                if chunked:
+                    self.write_chunk(data)
+                else:
+                    self.wfile.write(data)
+                sent += len(data)
+        if chunked:
+            self.end_chunks()
+
     def write_chunk(self, data):
         if data:
             self.wfile.write(b"%x\r\n" % len(data) + data + b"\r\n")
@@ -624,6 +666,21 @@ class Handler(socketserver.StreamRequestHandler):
                 if i:
                     time.sleep(ms / 1000.0)
                 self.write_chunk(bytes([0x61 + i % 26]) * size)
+            self.end_chunks()
+        elif path == "/content":
+            body.drain()
+            self.send_content(req, keep_alive)
+        elif path == "/events":
+            body.drain()
+            count = int(p.get("count", "3"))
+            ms = int(p.get("ms", "1000"))
+            self.send_head(200, [("Content-Type", p.get("type", "text/event-stream")),
+                                 ("Cache-Control", "no-cache"),
+                                 ("Transfer-Encoding", "chunked")], keep_alive)
+            for i in range(count):
+                if i:
+                    time.sleep(ms / 1000.0)
+                self.write_chunk(b"id: %d\ndata: event %d\n\n" % (i, i))
             self.end_chunks()
         elif path == "/upload":
             n, digest = body.drain()

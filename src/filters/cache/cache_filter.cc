@@ -105,11 +105,13 @@ struct CacheFilter::State {
 };
 
 CacheFilter::CacheFilter(std::string route_name, const config::RouteCacheConfig& config,
-                         bool per_consumer, std::shared_ptr<ResponseCache> cache,
+                         bool per_consumer, std::vector<compress::Encoding> compressed_as,
+                         std::shared_ptr<ResponseCache> cache,
                          observability::SeriesRegistry& series)
     : route_name_(std::move(route_name)),
       config_(config),
       per_consumer_(per_consumer),
+      compressed_as_(std::move(compressed_as)),
       cache_(std::move(cache)) {
   // Lower case, as the upstream's Vary names are kept: the two lists are compared.
   for (auto& name : config_.vary)
@@ -159,8 +161,17 @@ void CacheFilter::key_of(const RequestContext& ctx, std::string& out) const {
     out += kPart;
     out += name;
     out += '=';
-    out.append(head.find(name));
+    append_vary_value(ctx, name, out);
   }
+}
+
+void CacheFilter::append_vary_value(const RequestContext& ctx, std::string_view name,
+                                    std::string& out) const {
+  if (!compressed_as_.empty() && name == "accept-encoding") {
+    out += compress::encoding_name(compress::negotiate(ctx.head->find(name), compressed_as_));
+    return;
+  }
+  out.append(ctx.head->find(name));
 }
 
 void CacheFilter::vary_key_of(const RequestContext& ctx, const std::vector<std::string>& names,
@@ -169,7 +180,7 @@ void CacheFilter::vary_key_of(const RequestContext& ctx, const std::vector<std::
   for (const auto& name : names) {
     out += name;
     out += '=';
-    out.append(ctx.head->find(name));
+    append_vary_value(ctx, name, out);
     out += kPart;
   }
 }

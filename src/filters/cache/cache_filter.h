@@ -19,6 +19,7 @@
 
 #include "config/route_config.h"
 #include "filters/cache/response_cache.h"
+#include "filters/compress/accept_encoding.h"
 #include "observability/series.h"
 #include "proxy/filter.h"
 
@@ -27,8 +28,12 @@ namespace portico::filters::cache {
 class CacheFilter final : public proxy::Filter {
  public:
   // `per_consumer`: the route authenticates and its entries are not `shared`.
+  // `compressed_as`: the route's compression preference (empty when it does not compress):
+  // entries that vary by Accept-Encoding are then keyed by the encoding it picks, not by the
+  // header's exact text, so there is one entry per encoding.
   CacheFilter(std::string route_name, const config::RouteCacheConfig& config, bool per_consumer,
-              std::shared_ptr<ResponseCache> cache, observability::SeriesRegistry& series);
+              std::vector<compress::Encoding> compressed_as, std::shared_ptr<ResponseCache> cache,
+              observability::SeriesRegistry& series);
 
   std::string_view name() const override { return "cache"; }
   proxy::Next on_request(proxy::RequestContext& ctx) const override;
@@ -45,6 +50,8 @@ class CacheFilter final : public proxy::Filter {
 
  private:
   void key_of(const proxy::RequestContext& ctx, std::string& out) const;
+  void append_vary_value(const proxy::RequestContext& ctx, std::string_view name,
+                         std::string& out) const;
   void vary_key_of(const proxy::RequestContext& ctx, const std::vector<std::string>& names,
                    std::string& out) const;
   AnswerPtr find_in_memory(const proxy::RequestContext& ctx, State& state) const;
@@ -59,6 +66,7 @@ class CacheFilter final : public proxy::Filter {
   std::string route_name_;
   config::RouteCacheConfig config_;
   bool per_consumer_;
+  std::vector<compress::Encoding> compressed_as_;
   std::string route_tag_;  // name and settings: entries of other settings are never served
   std::shared_ptr<ResponseCache> cache_;
   std::uint32_t hit_series_, miss_series_, stale_series_, bypass_series_;

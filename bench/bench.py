@@ -124,6 +124,72 @@ def post_row(p, tmp):
                       'local f = io.open("%s", "rb")\nwrk.body = f:read("*a")\nf:close()\n' % body_file)
     p.wrk_script = script
     return p
+# The cache and compression rows (issue 10). The backend serves JSON10K_PATH: a ~10 KiB JSON
+# product page (json10k(), made once per run and written to a file the backend aliases).
+JSON10K_PATH = "/json10k"
+CACHE_ROUTE = "    cache: {ttl: 60s}\n"
+# Every request of a cache-hit row after the first is a HIT (X-Cache checked before each run).
+CACHE_PEERS = ("portico+cache-hit", "portico+cache-hit-10k", "portico+cache-gzip-hit")
+# Rows with a bar against a peer of their own (not the plain proxy): peer -> [(other, minimum
+# ratio, the figures the bar is on)], and rows only reported against one: peer -> [other].
+PEER_TARGETS = {"portico+cache-hit": [("portico", 2.0, ("rps", "req_per_cpu_s"))],
+                "portico+gzip": [("nginx+gzip", 1.0, ("req_per_cpu_s",))]}
+PEER_REPORTS = {"portico+cache-hit": ["portico+respond"], "portico+br": ["nginx+gzip", "portico+gzip"],
+                "portico+zstd": ["nginx+gzip", "portico+gzip"], "portico+gzip": ["portico+json10k"],
+                "portico+cache-gzip-hit": ["portico+cache-hit-10k", "portico+gzip"],
+                "portico+cache-hit-10k": ["portico+json10k"], "nginx+gzip": ["nginx+json10k"]}
+
+
+def json10k(size=10240):
+    """A JSON product listing of a little over `size` bytes (deterministic: the same every run):
+    ids, SKUs, names, prices, tags, dates, as an API answers them (compact, one line)."""
+    import random
+    rnd = random.Random(10240)
+    words = ("alpine trail running shoe waterproof lightweight breathable mesh cushioned grip durable "
+             "classic leather boot winter insulated wool sock merino jacket rain shell hiking pack "
+             "daypack bottle steel vacuum lamp rechargeable tent ultralight ground sheet stove").split()
+    items = []
+    while True:
+        items.append({
+            "id": 100000 + len(items) * 7 + rnd.randrange(7),
+            "sku": "%s-%04d" % (rnd.choice(["FTW", "APP", "CMP", "ACC", "LGT"]), rnd.randrange(10000)),
+            "name": " ".join(rnd.choice(words).capitalize() for _ in range(3)),
+            "category": rnd.choice(["footwear", "apparel", "camping", "accessories", "lighting"]),
+            "price": {"amount": round(rnd.uniform(5, 400), 2), "currency": "EUR"},
+            "in_stock": rnd.random() < 0.8, "stock": rnd.randrange(0, 500),
+            "rating": round(rnd.uniform(1, 5), 1), "reviews": rnd.randrange(0, 3000),
+            "tags": rnd.sample(words, 3),
+            "updated_at": "2026-%02d-%02dT%02d:%02d:%02dZ" % (
+                rnd.randrange(1, 13), rnd.randrange(1, 29), rnd.randrange(24), rnd.randrange(60),
+                rnd.randrange(60))})
+        body = json.dumps({"page": 1, "per_page": len(items), "total": 4812, "items": items},
+                          separators=(",", ":")).encode() + b"\n"
+        if len(body) >= size:
+            return body
+
+
+def decode_body(encoding, data):
+    """`data` decoded from Content-Encoding `encoding` (gzip, br, zstd) with Python's modules."""
+    if encoding == "gzip":
+        import gzip
+        return gzip.decompress(data)
+    if encoding == "br":
+        import brotli
+        return brotli.decompress(data)
+    if encoding == "zstd":
+        import zstandard
+        return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+    raise ValueError("unknown Content-Encoding %r" % encoding)
+
+
+def compression_config(encoding, level=None):
+    """The top-level `compression:` of a row compressing with `encoding` only."""
+    text = "compression:\n  encodings: [%s]\n" % encoding
+    if level is not None:
+        text += "  level: {%s: %d}\n" % (encoding, level)
+    return text
+
+
 RESILIENCE = """balance: least_connections
 circuit_breaker: {consecutive_failures: 5, open_for: 30s, max_requests: 100000}
 retries: {attempts: 1}
@@ -192,6 +258,11 @@ class Proc:
         self.wrk_preload = None  # LD_PRELOAD for wrk (the handshake rows: bench/wrk_no_resume.c)
         self.body = None  # bytes: wrk POSTs them as application/json (wrk_script), not GET
         self.wrk_script = None
+        self.path = "/"  # what wrk requests
+        self.expect = b"ok\n"  # the body the check wants (decoded, for a compressing row)
+        self.encoding = None  # set: the answer must carry this Content-Encoding (wrk sends Accept-Encoding)
+        self.cache_hit = False  # the answer must be a cache HIT (X-Cache), counted during the run too
+        self.admin_port = None  # Portico's admin listener (/metrics, DELETE /admin/cache)
         self.log = open(Path(tmp) / ("%s.out" % name), "wb")
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env)
@@ -226,18 +297,24 @@ def start_backend(tmp):
     while tls_port in ports:
         tls_port = free_port()
     cert, key = backend_certificate(tmp)
+    # A file, since nginx's config parser refuses parameters over 4 KiB (`return 200 '<10 KiB>'`).
+    json_file = Path(tmp) / "json10k.json"
+    json_file.write_bytes(json10k())
     body = """  server {
 %s
     listen 127.0.0.1:%d ssl;
     ssl_certificate %s;
     ssl_certificate_key %s;
     location / { return 200 "ok\\n"; }
-  }""" % ("\n".join("    listen 127.0.0.1:%d;" % p for p in ports), tls_port, cert, key)
+    location = %s { default_type application/json; alias %s; }
+  }""" % ("\n".join("    listen 127.0.0.1:%d;" % p for p in ports), tls_port, cert, key, JSON10K_PATH,
+         json_file)
     backend = start_nginx("backend", tmp, ports[0], body)
     for p in ports[1:] + [tls_port]:
         wait_port(p)
     backend.ports = ports
     backend.tls_port = tls_port  # the same answers over TLS: the target of the *+tls-upstream rows
+    backend.json10k = json_file.read_bytes()  # what JSON10K_PATH answers
     return backend
 
 
@@ -262,7 +339,7 @@ def listener_certificate(tmp):
 SESSION_PROBE = "/bench-session-reused"
 
 
-def start_nginx_proxy(tmp, backend_port, tls_ca=None, name="nginx", listener_tls=False):
+def start_nginx_proxy(tmp, backend_port, tls_ca=None, name="nginx", listener_tls=False, server_extra=""):
     """nginx proxying to the backend; with `tls_ca`, over TLS verified against that CA; with
     `listener_tls`, its listener terminates TLS 1.3 (listener_certificate) and SESSION_PROBE
     answers $ssl_session_reused ("r" or ".")."""
@@ -291,13 +368,13 @@ def start_nginx_proxy(tmp, backend_port, tls_ca=None, name="nginx", listener_tls
     keepalive_requests 1000000;
   }
   server {
-    listen %s;%s
+    listen %s;%s%s
     location / {
       proxy_pass %s://backend;
       proxy_http_version 1.1;
       proxy_set_header Connection "";%s
     }
-  }""" % (backend_port, UPSTREAM_POOL, listen, probe, "https" if tls_ca else "http", tls)
+  }""" % (backend_port, UPSTREAM_POOL, listen, probe, server_extra, "https" if tls_ca else "http", tls)
     p = start_nginx(name, tmp, port, body)
     if listener_tls:
         p.tls_ca = listener_certificate(tmp)[0]
@@ -337,11 +414,13 @@ def indent(text, by):
 
 
 def start_portico(tmp, backend_ports, binary, access_log=False, name="portico", upstream_extra="",
-                  auth=None, scheme="http", listener_tls=False, top_extra="", route_extra=""):
+                  auth=None, scheme="http", listener_tls=False, top_extra="", route_extra="",
+                  action="    upstream: backend\n"):
     """Portico, `workers: 1`, one route `/` to upstream `backend` (targets: `backend_ports`, a port
     or a list), with extra upstream keys (YAML) and optionally `auth`: (provider name, provider
     YAML flow mapping) that the route uses. With `listener_tls` the listener terminates TLS 1.3
-    (`server.tls`, listener_certificate)."""
+    (`server.tls`, listener_certificate). `action` replaces the route's `upstream: backend` (e.g.
+    a `respond:`)."""
     if isinstance(backend_ports, int):
         backend_ports = [backend_ports]
     port = free_port()
@@ -378,13 +457,14 @@ upstreams:
 routes:
   - name: all
     match: {prefix: /}
-    upstream: backend
 """ % log
+    text += action
     if auth:
         text += "    auth: %s\n" % auth[0]
     text += route_extra
     conf.write_text(text)
     p = Proc(name, [str(binary), "run", "-c", str(conf)], port, tmp)
+    p.admin_port = admin
     if listener_tls:
         p.tls_ca = listener_certificate(tmp)[0]
     return p

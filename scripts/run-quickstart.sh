@@ -50,6 +50,7 @@ Try, in another terminal:
   curl -i http://127.0.0.1:8080/ping
   curl -i http://127.0.0.1:8080/api/v1/users
   curl -i http://127.0.0.1:8080/api/v1/users/2
+  curl -si http://127.0.0.1:8080/api/v1/users/2 | grep -iE '^(x-cache|age):'           # HIT, from the cache
   curl -i 'http://127.0.0.1:8080/api/v1/orders?user_id=1'                          # 401: needs a key
   curl -i -H 'X-API-Key: demo-key' 'http://127.0.0.1:8080/api/v1/orders?user_id=1'
   curl -s http://127.0.0.1:9901/admin/upstreams                                     # health, breaker

@@ -2,6 +2,7 @@
 miss and never an error, purges reach Redis, and the memory store keeps to max_size."""
 
 import concurrent.futures
+import threading
 import time
 
 import pytest
@@ -108,9 +109,7 @@ def test_redis_down_means_misses_and_no_errors(gateway, be, redis):
 def test_redis_stalled_costs_at_most_the_timeout(gateway, be, redis):
     gw = gateway(redis_config(redis), BE=be.url)
     get(gw, "/c/stall")
-    subprocess_cli = redis.cli
-    import threading
-    sleeper = threading.Thread(target=lambda: subprocess_cli("DEBUG", "SLEEP", "2"))
+    sleeper = threading.Thread(target=lambda: redis.cli("DEBUG", "SLEEP", "2"))
     sleeper.start()
     time.sleep(0.2)
     started = time.monotonic()
@@ -119,7 +118,7 @@ def test_redis_stalled_costs_at_most_the_timeout(gateway, be, redis):
     sleeper.join()
     assert r.status_code == 200
     assert r.headers["X-Cache"] == "MISS"
-    assert elapsed < 1.5
+    assert elapsed < 1.5 * pt.SLOWDOWN
 
 
 def test_purge_reaches_redis(gateway, be, redis):

@@ -34,6 +34,11 @@ def portico_bin():
     return Path(os.environ.get("PORTICO_BIN", ROOT / "build" / "portico"))
 
 
+# How much slower than the Release build the gateway under test runs: the sanitizer builds
+# (Debug, instrumented) take several times as long, and timing bounds stretch by this much.
+SLOWDOWN = 4.0 if any(tree in str(portico_bin()) for tree in ("build-asan", "build-tsan")) else 1.0
+
+
 _handed_out_ports = set()
 
 

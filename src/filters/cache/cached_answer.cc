@@ -92,12 +92,14 @@ std::string serialize(const CachedAnswer& a) {
 }
 
 std::optional<CachedAnswer> deserialize(std::string_view bytes) {
-  if (bytes.size() < 2 || bytes[0] != kVersion) return std::nullopt;
+  if (bytes.size() < 2 || bytes[0] != kVersion || (bytes[1] != 0 && bytes[1] != 1))
+    return std::nullopt;
   CachedAnswer a;
   a.vary_marker = bytes[1] == 1;
   Reader r{bytes.substr(2)};
   auto vary_count = r.u64();
-  for (std::uint64_t i = 0; r.ok && i < vary_count && i < 256; ++i) a.vary.push_back(r.text());
+  if (vary_count > 256) return std::nullopt;
+  for (std::uint64_t i = 0; r.ok && i < vary_count; ++i) a.vary.push_back(r.text());
   a.status = static_cast<int>(r.u64());
   auto header_count = r.u64();
   if (header_count > 1024) return std::nullopt;

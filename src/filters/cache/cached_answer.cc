@@ -100,7 +100,9 @@ std::optional<CachedAnswer> deserialize(std::string_view bytes) {
   auto vary_count = r.u64();
   if (vary_count > 256) return std::nullopt;
   for (std::uint64_t i = 0; r.ok && i < vary_count; ++i) a.vary.push_back(r.text());
-  a.status = static_cast<int>(r.u64());
+  auto status = r.u64();
+  if (status < 100 || status > 599) return std::nullopt;
+  a.status = static_cast<int>(status);
   auto header_count = r.u64();
   if (header_count > 1024) return std::nullopt;
   for (std::uint64_t i = 0; r.ok && i < header_count; ++i) {

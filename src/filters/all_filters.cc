@@ -99,14 +99,15 @@ FilterChain build_filter_chain(const config::Config& config, const config::Route
   // The cache last: a hit has passed every check above, and what it stores is the answer as
   // the filters before it left it (compressed, say), so a hit costs no work again.
   if (route.cache && response_cache) {
-    bool per_consumer = authenticated && !route.cache->shared;
-    std::vector<compress::Encoding> compressed_as;
+    cache::CacheFilter::Route facts;
+    facts.name = std::string(route_name);
+    facts.authenticated = authenticated;
+    facts.cors = route.cors.value_or(false) && config.cors;
     if (route.compress.value_or(false)) {
       for (const auto& name : config.compression.value_or(compress::CompressionConfig{}).encodings)
-        compressed_as.push_back(compress::encoding_from_name(name));
+        facts.compressed_as.push_back(compress::encoding_from_name(name));
     }
-    chain.push_back(std::make_shared<cache::CacheFilter>(std::string(route_name), *route.cache,
-                                                         per_consumer, std::move(compressed_as),
+    chain.push_back(std::make_shared<cache::CacheFilter>(std::move(facts), *route.cache,
                                                          response_cache, services.series));
   }
 

@@ -61,6 +61,7 @@ struct BackgroundRequest {
   std::string bytes;  // what every view of `head` points into
   std::string client_ip;
   std::string request_id;
+  std::string client_cert_subject;
   core::RequestHead head;
   routing::MatchResult match;
   NoBody body;
@@ -70,8 +71,13 @@ struct BackgroundRequest {
 
 asio::awaitable<void> run(std::unique_ptr<BackgroundRequest> request) {
   auto& r = *request;
-  auto outcome = co_await r.route->action->run(r.ctx, *r.writer);
-  if (outcome == Outcome::Reply && r.ctx.status == 0) r.ctx.status = r.ctx.reply.status;
+  try {
+    auto outcome = co_await r.route->action->run(r.ctx, *r.writer);
+    if (outcome == Outcome::Reply && r.ctx.status == 0) r.ctx.status = r.ctx.reply.status;
+  } catch (const std::exception&) {
+    // Nobody is waiting for this answer; what matters is that on_complete still runs (a
+    // filter may hold a lock for it).
+  }
   for (const auto& filter : r.route->filters) filter->on_complete(r.ctx);
 }
 
@@ -103,6 +109,7 @@ void run_in_background(const std::shared_ptr<const Runtime>& runtime, const Comp
   r->match = runtime->router->match(head);
   r->client_ip = ctx.client_ip;
   r->request_id = ctx.request_id;
+  r->client_cert_subject = ctx.client_cert_subject;
 
   auto& c = r->ctx;
   c.head = &r->head;
@@ -115,11 +122,14 @@ void run_in_background(const std::shared_ptr<const Runtime>& runtime, const Comp
   c.request_id = r->request_id;
   c.request_id_header = ctx.request_id_header;
   c.tls = ctx.tls;
+  c.client_cert_subject = r->client_cert_subject;
   c.services = &services;
   c.metrics = &services.metrics;
   c.identity = ctx.identity;  // its views live in the identity's owner and the runtime
-  c.upstream_edits = ctx.upstream_edits;
   c.background = true;
+  // The request that asked was answered by a filter, so the upstream edits of its route's
+  // filters (forwarded claims, the cache's own) were never made: they are made for the copy.
+  for (const auto& filter : route.filters) filter->on_upstream_request(c);
   r->writer = std::make_unique<FiltersOnlyWriter>(route, c);
   asio::co_spawn(services.io, run(std::move(r)), asio::detached);
 }

@@ -145,7 +145,8 @@ cache: {max_size: 8MiB, max_object_size: 64KiB}
             assert s.get(gw.url + "/c/bound/%d?size=32768" % i, timeout=10).status_code == 200
     grown_mib = (pt.vm_rss_kib(gw.pid) - base) / 1024.0
     print("RSS grew %.1f MiB for an 8 MiB store" % grown_mib)
-    assert grown_mib < 8 * 1.25 + 4
+    if pt.SLOWDOWN == 1.0:  # a sanitizer's shadow memory grows with every byte touched
+        assert grown_mib < 8 * 1.25 + 4
     # The most recent entries are there, the first ones were evicted.
     last = requests.get(gw.url + "/c/bound/1499?size=32768", timeout=10)
     assert last.headers["X-Cache"] == "HIT"

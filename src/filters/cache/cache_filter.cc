@@ -9,6 +9,7 @@
 
 #include "core/ascii.h"
 #include "filters/cache/cache_headers.h"
+#include "proxy/request_body.h"
 #include "stores/redis/redis_clients.h"
 
 namespace portico::filters::cache {
@@ -50,6 +51,10 @@ bool stored_status(int status) {
 
 bool server_error(int status) { return status >= 500 && status <= 599; }
 
+bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() && core::iequals(text.substr(0, prefix.size()), prefix);
+}
+
 // Fields that belong to one answer, not to what is stored: the framing, what this filter and
 // the filters around it add to every answer anew (request id, rate limits, CORS).
 bool per_answer_field(std::string_view name, std::string_view request_id_header) {
@@ -60,7 +65,6 @@ bool per_answer_field(std::string_view name, std::string_view request_id_header)
       "set-cookie",         "proxy-authenticate", "trailer",          "upgrade"};
   for (auto s : skipped)
     if (core::iequals(name, s)) return true;
-  if (name.size() > 15 && core::iequals(name.substr(0, 15), "access-control-")) return true;
   return core::iequals(name, request_id_header);
 }
 
@@ -89,8 +93,19 @@ struct CacheFilter::State {
   std::shared_ptr<CachedAnswer> building;
   std::string age;
   std::string_view result;  // HIT, MISS, STALE, BYPASS
+  FillLocks* locks = nullptr;  // whose lock `filling` holds
+
+  // However the request ended (a thrown exception, a connection dropped before on_complete),
+  // a fill lock it still holds is released: a leaked one would hold every later miss of the
+  // key for lock_timeout.
+  void drop_lock() {
+    if (filling && !handed_to_refresh && locks) locks->release(key, FillOutcome::Failed);
+    filling = false;
+  }
+  ~State() { drop_lock(); }
 
   void reset() {
+    drop_lock();
     key.clear();
     answer_key.clear();
     served.reset();
@@ -104,26 +119,24 @@ struct CacheFilter::State {
   }
 };
 
-CacheFilter::CacheFilter(std::string route_name, const config::RouteCacheConfig& config,
-                         bool per_consumer, std::vector<compress::Encoding> compressed_as,
+CacheFilter::CacheFilter(Route route, const config::RouteCacheConfig& config,
                          std::shared_ptr<ResponseCache> cache,
                          observability::SeriesRegistry& series)
-    : route_name_(std::move(route_name)),
+    : route_(std::move(route)),
       config_(config),
-      per_consumer_(per_consumer),
-      compressed_as_(std::move(compressed_as)),
+      per_consumer_(route_.authenticated && !config.shared),
       cache_(std::move(cache)) {
   // Lower case, as the upstream's Vary names are kept: the two lists are compared.
   for (auto& name : config_.vary)
     for (auto& c : name) c = core::ascii_lower(c);
-  route_tag_ = route_name_ + '#' + std::to_string(to_ms(config_.ttl)) + ',' +
+  route_tag_ = route_.name + '#' + std::to_string(to_ms(config_.ttl)) + ',' +
                std::to_string(to_ms(config_.stale_while_revalidate)) + ',' +
                std::to_string(to_ms(config_.stale_if_error)) + ',' +
                (per_consumer_ ? "consumer" : "shared");
   for (const auto& name : config_.vary) route_tag_ += ',' + name;
   using observability::Family;
   auto series_of = [&](std::string_view result) {
-    return series.id_of(Family::CacheRequests, {{"route", route_name_}, {"result", result}});
+    return series.id_of(Family::CacheRequests, {{"route", route_.name}, {"result", result}});
   };
   hit_series_ = series_of("hit");
   miss_series_ = series_of("miss");
@@ -149,12 +162,22 @@ void CacheFilter::key_of(const RequestContext& ctx, std::string& out) const {
     out.append(head.query);
   }
   out += kPart;
+  // The scheme: an upstream may answer http and https differently (a redirect to https).
+  if (ctx.tls)
+    out += "https";
+  else if (ctx.peer_trusted && !head.find("x-forwarded-proto").empty())
+    for (char c : head.find("x-forwarded-proto")) out += core::ascii_lower(c);
+  else
+    out += "http";
+  out += kPart;
   for (char c : head.find("host")) out += core::ascii_lower(c);
   out += kPart;
   out += route_tag_;
   if (per_consumer_) {
     out += kPart;
     out += "consumer=";
+    out.append(ctx.identity.provider);
+    out += ':';
     out.append(ctx.identity.consumer);
   }
   for (const auto& name : config_.vary) {
@@ -167,8 +190,8 @@ void CacheFilter::key_of(const RequestContext& ctx, std::string& out) const {
 
 void CacheFilter::append_vary_value(const RequestContext& ctx, std::string_view name,
                                     std::string& out) const {
-  if (!compressed_as_.empty() && name == "accept-encoding") {
-    out += compress::encoding_name(compress::negotiate(ctx.head->find(name), compressed_as_));
+  if (!route_.compressed_as.empty() && name == "accept-encoding") {
+    out += compress::encoding_name(compress::negotiate(ctx.head->find(name), route_.compressed_as));
     return;
   }
   out.append(ctx.head->find(name));
@@ -200,7 +223,11 @@ Next CacheFilter::on_request(RequestContext& ctx) const {
   auto& state = ctx.state.get<State>(state_slot());
   const auto& head = *ctx.head;
   auto directives = parse_cache_control(head.find("cache-control"));
-  if ((head.method != "GET" && head.method != "HEAD") || directives.no_store || ctx.upgrade) {
+  // A GET with a body may be answered by what the body says, which the key does not hold; a
+  // consumer-keyed route whose identity names no consumer has no key to keep apart.
+  bool has_body = ctx.body && (ctx.body->chunked() || ctx.body->length().value_or(0) > 0);
+  if ((head.method != "GET" && head.method != "HEAD") || directives.no_store || ctx.upgrade ||
+      has_body || (per_consumer_ && ctx.identity.consumer.empty())) {
     state.result = ctx.cache_result = "BYPASS";
     return Next::Continue;
   }
@@ -212,14 +239,17 @@ Next CacheFilter::on_request(RequestContext& ctx) const {
 
 Next CacheFilter::decide(RequestContext& ctx, State& state, AnswerPtr entry) const {
   auto now = now_ms();
+  if (entry && !accepts_stored_encoding(ctx, *entry)) entry = nullptr;
   if (entry && now < entry->fresh_until_ms) {
     serve(ctx, state, std::move(entry), "HIT");
     return Next::Respond;
   }
   if (entry && now < entry->stale_while_revalidate_until_ms) {
-    // One refresh at a time: whoever holds the key's fill lock is already fetching it.
-    if (cache_->locks().try_acquire(state.key)) {
+    // One refresh at a time: whoever holds the key's fill lock is already fetching it. A HEAD
+    // would bring back no body to store: it leaves the refresh to a GET.
+    if (ctx.head->method == "GET" && cache_->locks().try_acquire(state.key)) {
       state.filling = state.handed_to_refresh = true;
+      state.locks = &cache_->locks();
       ctx.refresh_in_background = true;
     }
     serve(ctx, state, std::move(entry), "STALE");
@@ -238,6 +268,7 @@ Next CacheFilter::decide(RequestContext& ctx, State& state, AnswerPtr entry) con
   if (cache_->locks().acquire_or_wait(state.key, state.waiter)) {
     state.waiter.reset();
     state.filling = true;
+    state.locks = &cache_->locks();
     state.result = ctx.cache_result = "MISS";
     return Next::Continue;
   }
@@ -263,6 +294,14 @@ asio::awaitable<Next> CacheFilter::on_request_async(RequestContext& ctx) const {
         state.waiter.reset();
         state.result = ctx.cache_result = "MISS";
         co_return Next::Continue;
+      }
+      if (outcome == FillOutcome::Failed && state.stale &&
+          now_ms() < state.stale->stale_if_error_until_ms) {
+        // The fill failed (the upstream is failing): the stale entry is what this request
+        // would end up with anyway.
+        state.waiter.reset();
+        serve(ctx, state, state.stale, "STALE");
+        co_return Next::Respond;
       }
       if (outcome == FillOutcome::NotStorable) {
         state.waiter.reset();
@@ -306,7 +345,9 @@ void CacheFilter::serve(RequestContext& ctx, State& state, AnswerPtr entry,
   auto now = now_ms();
   bool not_modified = false;
   auto if_none_match = head.find("if-none-match");
-  if (!if_none_match.empty()) {
+  if (entry->status < 200 || entry->status > 299) {
+    // Conditionals apply to successful answers only (RFC 9110 13.2.1).
+  } else if (!if_none_match.empty()) {
     not_modified = none_match_hits(if_none_match, entry->header("etag"));
   } else if (auto since = parse_http_date(head.find("if-modified-since"))) {
     auto modified = parse_http_date(entry->header("last-modified"));
@@ -326,10 +367,11 @@ void CacheFilter::serve(RequestContext& ctx, State& state, AnswerPtr entry,
 
 void CacheFilter::on_upstream_request(RequestContext& ctx) const {
   // A fill asks for the whole answer: the client's conditionals are the cache's to answer.
+  // A background refresh is a fill too (its state is made when its answer arrives).
   auto* state = ctx.state.find<State>(state_slot());
-  if (!state || !state->filling) return;
-  ctx.upstream_edits.remove.push_back("if-none-match");
-  ctx.upstream_edits.remove.push_back("if-modified-since");
+  if (!ctx.background && (!state || !state->filling)) return;
+  for (auto name : {"if-none-match", "if-modified-since", "range", "if-range"})
+    ctx.upstream_edits.remove.push_back(name);
 }
 
 Next CacheFilter::on_response(RequestContext& ctx, core::ResponseHead& head) const {
@@ -339,6 +381,7 @@ Next CacheFilter::on_response(RequestContext& ctx, core::ResponseHead& head) con
     state = &ctx.state.get<State>(state_slot());
     key_of(ctx, state->key);
     state->filling = true;
+    state->locks = &cache_->locks();
     state->result = "MISS";
   }
   if (!state || state->result == "HIT" || state->result == "STALE") return Next::Continue;
@@ -352,8 +395,31 @@ Next CacheFilter::on_response(RequestContext& ctx, core::ResponseHead& head) con
     return Next::Respond;
   }
   head.add("X-Cache", "MISS");
-  if (!start_keeping(ctx, *state, head)) state->building.reset();
+  if (!start_keeping(ctx, *state, head)) {
+    state->building.reset();
+    // Waiters need not sit through an answer that will not be stored (a stream, a download).
+    release_early(*state);
+  }
   return Next::Continue;
+}
+
+void CacheFilter::release_early(State& state) const {
+  if (!state.filling) return;
+  state.filling = false;
+  state.handed_to_refresh = false;
+  cache_->locks().release(state.key, state.outcome);
+}
+
+// An entry stored compressed by the upstream itself (not by this route's compressor) may be in
+// an encoding this client does not take: it is then no hit for this client.
+bool CacheFilter::accepts_stored_encoding(const RequestContext& ctx,
+                                          const CachedAnswer& entry) const {
+  auto coding = entry.header("content-encoding");
+  if (coding.empty() || core::iequals(coding, "identity")) return true;
+  auto encoding = compress::encoding_from_name(coding);
+  if (encoding == compress::Encoding::Identity) return false;
+  compress::Encoding only[] = {encoding};
+  return compress::negotiate(ctx.head->find("accept-encoding"), only) == encoding;
 }
 
 bool CacheFilter::start_keeping(RequestContext& ctx, State& state,
@@ -363,26 +429,40 @@ bool CacheFilter::start_keeping(RequestContext& ctx, State& state,
     return false;
   auto directives = parse_cache_control(joined(head.fields, "cache-control"));
   if (directives.no_store || directives.is_private || directives.no_cache) return false;
+  // An Authorization the gateway did not check: the answer may be that user's alone; a shared
+  // cache keeps it only when the upstream says it may (RFC 9111 3.5).
+  if (!route_.authenticated && ctx.head->has("authorization") && !directives.is_public &&
+      !directives.s_maxage)
+    return false;
   auto vary = parse_vary(joined(head.fields, "vary"));
+  // The route's cors filter varies its own headers by Origin and adds them to every answer
+  // again: the stored body does not vary by it.
+  if (route_.cors) std::erase(vary, "origin");
   if (std::find(vary.begin(), vary.end(), "*") != vary.end()) return false;
   if (head.content_length && *head.content_length > cache_->config().max_object_size)
     return false;
 
-  std::int64_t lifetime_ms = to_ms(config_.ttl);
-  auto upstream_limit = directives.s_maxage ? directives.s_maxage : directives.max_age;
-  if (upstream_limit) lifetime_ms = std::min(lifetime_ms, *upstream_limit * 1000);
+  // Fresh for `ttl` from now, or for what the upstream's s-maxage (else max-age) leaves after
+  // the Age it already has, when that is shorter. Seconds are bounded by 2^31 when parsed.
   std::int64_t initial_age = 0;
   if (auto age = head.find("age"); !age.empty()) {
-    initial_age = std::max<std::int64_t>(0, std::atoll(std::string(age).c_str()));
+    initial_age = std::clamp<std::int64_t>(std::atoll(std::string(age).c_str()), 0, 1ll << 31);
   }
-  lifetime_ms -= initial_age * 1000;
+  std::int64_t lifetime_ms = to_ms(config_.ttl);
+  auto upstream_limit = directives.s_maxage ? directives.s_maxage : directives.max_age;
+  if (upstream_limit)
+    lifetime_ms = std::min(lifetime_ms, (*upstream_limit - initial_age) * 1000);
   if (lifetime_ms <= 0) return false;
 
   auto answer = std::make_shared<CachedAnswer>();
   answer->status = head.status;
-  for (const auto& f : head.fields)
-    if (!per_answer_field(f.name, ctx.request_id_header))
-      answer->headers.emplace_back(std::string(f.name), std::string(f.value));
+  for (const auto& f : head.fields) {
+    if (per_answer_field(f.name, ctx.request_id_header)) continue;
+    if (route_.cors && (starts_with_ignoring_case(f.name, "access-control-") ||
+                        (core::iequals(f.name, "vary") && core::iequals(f.value, "origin"))))
+      continue;
+    answer->headers.emplace_back(std::string(f.name), std::string(f.value));
+  }
   // Names the route's own `vary` covers are in the key already.
   std::erase_if(vary, [&](const std::string& name) {
     return std::find(config_.vary.begin(), config_.vary.end(), name) != config_.vary.end();
@@ -413,6 +493,7 @@ void CacheFilter::on_body(RequestContext& ctx, proxy::BodyChunk& chunk) const {
     state->keeping = false;
     state->building.reset();
     state->outcome = FillOutcome::NotStorable;
+    release_early(*state);
     return;
   }
   if (chunk.last) finish_keeping(ctx, *state);
@@ -420,6 +501,7 @@ void CacheFilter::on_body(RequestContext& ctx, proxy::BodyChunk& chunk) const {
 
 void CacheFilter::finish_keeping(RequestContext& ctx, State& state) const {
   state.keeping = false;
+  state.building->body.shrink_to_fit();  // the store's bound counts the bytes, not the capacity
   std::shared_ptr<const CachedAnswer> answer = std::move(state.building);
   std::string answer_key = state.key;
   std::shared_ptr<const CachedAnswer> marker;

@@ -27,13 +27,18 @@ namespace portico::filters::cache {
 
 class CacheFilter final : public proxy::Filter {
  public:
-  // `per_consumer`: the route authenticates and its entries are not `shared`.
-  // `compressed_as`: the route's compression preference (empty when it does not compress):
-  // entries that vary by Accept-Encoding are then keyed by the encoding it picks, not by the
-  // header's exact text, so there is one entry per encoding.
-  CacheFilter(std::string route_name, const config::RouteCacheConfig& config, bool per_consumer,
-              std::vector<compress::Encoding> compressed_as, std::shared_ptr<ResponseCache> cache,
-              observability::SeriesRegistry& series);
+  // What the cache needs to know of its route besides its `cache:` settings.
+  struct Route {
+    std::string name;
+    bool authenticated = false;  // the route has `auth`: entries are per consumer unless shared
+    bool cors = false;           // the route's cors filter adds Access-Control-* to every answer
+    // The route's compression preference (empty when it does not compress): entries that vary
+    // by Accept-Encoding are keyed by the encoding it picks, not by the header's exact text, so
+    // there is one entry per encoding.
+    std::vector<compress::Encoding> compressed_as;
+  };
+  CacheFilter(Route route, const config::RouteCacheConfig& config,
+              std::shared_ptr<ResponseCache> cache, observability::SeriesRegistry& series);
 
   std::string_view name() const override { return "cache"; }
   proxy::Next on_request(proxy::RequestContext& ctx) const override;
@@ -63,10 +68,12 @@ class CacheFilter final : public proxy::Filter {
   void finish_keeping(proxy::RequestContext& ctx, State& state) const;
   void end_fill(State& state) const;
 
-  std::string route_name_;
+  bool accepts_stored_encoding(const proxy::RequestContext& ctx, const CachedAnswer& entry) const;
+  void release_early(State& state) const;
+
+  Route route_;
   config::RouteCacheConfig config_;
   bool per_consumer_;
-  std::vector<compress::Encoding> compressed_as_;
   std::string route_tag_;  // name and settings: entries of other settings are never served
   std::shared_ptr<ResponseCache> cache_;
   std::uint32_t hit_series_, miss_series_, stale_series_, bypass_series_;

@@ -1,5 +1,6 @@
 #include "filters/cache/cache_headers.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "core/ascii.h"
@@ -22,7 +23,7 @@ std::optional<std::int64_t> seconds_of(std::string_view v) {
   if (ec == std::errc::result_out_of_range && end == v.data() + v.size())
     return std::int64_t{1} << 31;  // "a delta-seconds too large is 2^31" (RFC 9111 1.2.2)
   if (ec != std::errc() || end != v.data() + v.size() || n < 0) return std::nullopt;
-  return n;
+  return std::min<std::int64_t>(n, std::int64_t{1} << 31);
 }
 
 // Calls `each(name, value)` for the comma-separated directives of `text`; a quoted value may
@@ -65,6 +66,8 @@ CacheControl parse_cache_control(std::string_view value) {
       out.no_cache = true;  // with a field list too: stricter than needed, never wrong
     } else if (core::iequals(name, "private")) {
       out.is_private = true;
+    } else if (core::iequals(name, "public")) {
+      out.is_public = true;
     } else if (core::iequals(name, "no-transform")) {
       out.no_transform = true;
     } else if (core::iequals(name, "max-age") && has_value) {
@@ -90,12 +93,21 @@ std::vector<std::string> parse_vary(std::string_view value) {
 bool none_match_hits(std::string_view if_none_match, std::string_view etag) {
   if (etag.empty()) return false;
   auto stored = opaque_tag(etag);
-  bool hit = false;
-  for_each_directive(if_none_match, [&](std::string_view name, std::string_view, bool) {
-    // for_each_directive splits at '=' too; entity tags cannot hold one outside quotes.
-    if (name == "*" || opaque_tag(name) == stored) hit = true;
-  });
-  return hit;
+  // Split at commas outside quotes only: an entity tag may hold '=' (base64) or ','.
+  std::size_t i = 0;
+  while (i < if_none_match.size()) {
+    std::size_t start = i;
+    bool quoted = false;
+    while (i < if_none_match.size() && (quoted || if_none_match[i] != ',')) {
+      if (if_none_match[i] == '"') quoted = !quoted;
+      ++i;
+    }
+    auto item = trim(if_none_match.substr(start, i - start));
+    ++i;
+    if (item.empty()) continue;
+    if (item == "*" || opaque_tag(item) == stored) return true;
+  }
+  return false;
 }
 
 std::optional<std::int64_t> parse_http_date(std::string_view s) {

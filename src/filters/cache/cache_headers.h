@@ -15,6 +15,7 @@ struct CacheControl {
   bool no_store = false;
   bool no_cache = false;
   bool is_private = false;
+  bool is_public = false;
   bool no_transform = false;
   std::optional<std::int64_t> max_age;   // seconds
   std::optional<std::int64_t> s_maxage;  // seconds

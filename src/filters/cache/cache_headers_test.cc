@@ -21,6 +21,8 @@ TEST(CacheControl, AnUnreadableMaxAgeMeansStale) {
   EXPECT_EQ(parse_cache_control("max-age=soon").max_age, 0);
   EXPECT_EQ(parse_cache_control("max-age=-1").max_age, 0);
   EXPECT_EQ(parse_cache_control("max-age=99999999999999999999999").max_age, 1ll << 31);
+  EXPECT_EQ(parse_cache_control("max-age=9000000000000000").max_age, 1ll << 31);
+  EXPECT_TRUE(parse_cache_control("Public, max-age=1").is_public);
   EXPECT_FALSE(parse_cache_control("max-age").max_age.has_value());
   EXPECT_FALSE(parse_cache_control("").max_age.has_value());
   EXPECT_FALSE(parse_cache_control(",,,").no_store);
@@ -40,6 +42,8 @@ TEST(EntityTags, WeakComparison) {
   EXPECT_TRUE(none_match_hits("*", "\"a\""));
   EXPECT_FALSE(none_match_hits("\"b\"", "\"a\""));
   EXPECT_FALSE(none_match_hits("\"a\"", ""));
+  EXPECT_TRUE(none_match_hits("\"x\", \"dGVzdA==\"", "\"dGVzdA==\""));
+  EXPECT_FALSE(none_match_hits("\"dGVzdA\"", "\"dGVzdA==\""));
 }
 
 TEST(HttpDate, ReadsImfFixdateOnly) {

@@ -2,6 +2,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <chrono>
 #include <set>
 
@@ -47,7 +48,12 @@ ResponseCache::ResponseCache(const CacheConfig& config) : config_(config) {
 }
 
 ResponseCache::~ResponseCache() {
-  if (admin_ && admin_->clients) admin_->clients->close();
+  // The purge's client lives on the admin's loop, and the last owner of the cache may be a
+  // worker (an old snapshot released there): it is closed and freed on its own loop.
+  if (admin_ && admin_->clients) {
+    asio::post(*admin_->io, [clients = std::shared_ptr<stores::redis::RedisClients>(
+                                 std::move(admin_->clients))] { clients->close(); });
+  }
 }
 
 std::string ResponseCache::redis_key(std::string_view key) {

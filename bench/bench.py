@@ -19,6 +19,14 @@ plain row's shape, and is compared with the plain `portico` row of the same run:
   portico+rate-limit-redis  the same policy with `store: redis` (a redis-server on the same cores)
   portico+post, portico+validate  wrk POSTs a 2 KiB JSON order; +validate checks it against a
                       JSON Schema (issue 9: compared with portico+post)
+  portico+respond     a route that answers itself (`respond: {status: 200, body: "ok\\n"}`)
+  portico+cache-hit   `cache: {ttl: 60s}` in front of the backend, every request a HIT (issue 10:
+                      >= 2x the plain row; also reported against portico+respond)
+  nginx+json10k, portico+json10k  the plain proxies fetching /json10k, a ~10 KiB JSON body
+  nginx+gzip, portico+gzip, portico+br, portico+zstd  the same body compressed (wrk sends
+                      Accept-Encoding; issue 10: portico+gzip >= 1x nginx+gzip per CPU-s)
+  portico+cache-hit-10k, portico+cache-gzip-hit  cached hits of /json10k, plain and gzip-compressed
+                      (the entry holds the compressed answer)
   portico@REV         with --baseline REV (or BENCH_BASELINE): git revision REV built in the
                       worktree /tmp/portico-baseline-REV, the same config as `portico`
 Rows of other kinds, compared with their own peer:
@@ -29,7 +37,9 @@ Rows of other kinds, compared with their own peer:
   ws-direct, portico+ws  bench/ws_echo.py: 16 WebSocket connections ping-ponging 64-byte messages,
                       to the echo backend alone and through Portico (msgs/s, CPU per message)
 Before every timed run the row's request is sent once: it must answer 200 with the backend's body
-(and, for the JWT rows, 401 without the token and with a forged signature; for the TLS rows over
+(decoded, with the Content-Encoding asked for, for the compression rows; after a cache purge a
+MISS then `X-Cache: HIT` for the cache-hit rows, whose hits are also counted on /metrics during
+the run; for the JWT rows, 401 without the token and with a forged signature; for the TLS rows over
 TLS 1.3 with the certificate verified; for the handshake rows with `Connection: close` answered and,
 once, no session resumed by wrk; for the WebSocket rows one echo through the websockets library),
 else the row is aborted, reported, and the run exits non-zero. Then build/src/filters/jwt_auth/portico_jwt_bench
@@ -69,6 +79,9 @@ import portico_testing as pt  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 LOAD_AT_START = os.getloadavg()
+# HEAD when the run started (the report is written at the end, when it may have moved on).
+HEAD_AT_START = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                               capture_output=True, text=True).stdout.strip() or "?"
 NOTES_MARKER = "<!-- Notes below this line are written by hand; bench.py keeps them when it rewrites the tables. -->"
 UPSTREAM_POOL = 256  # nginx `keepalive` / the size every proxy may keep toward the backend
 BACKEND_PORTS = 4  # the backend listens on this many ports: the targets of portico+resilience
@@ -584,25 +597,27 @@ def client_tls(ca):
     return ssl.create_default_context(cafile=str(ca))
 
 
-def get(port, headers, tls_ca=None, info=None, body=None):
-    """GET / on 127.0.0.1:port with `headers` ({name: value}), over TLS verified against `tls_ca`
-    when given; returns (status, body). `info` (a dict) gets the TLS version and cipher and the
-    response's Connection header."""
+def get(port, headers, tls_ca=None, info=None, body=None, path="/"):
+    """GET `path` on 127.0.0.1:port with `headers` ({name: value}), over TLS verified against
+    `tls_ca` when given; returns (status, body as sent, chunked decoded). `info` (a dict) gets the
+    TLS version and cipher, the response's Connection header and all its fields (`headers`,
+    lower-case names)."""
     if tls_ca:
         conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=client_tls(tls_ca))
     else:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
         if body is None:
-            conn.request("GET", "/", headers=headers)
+            conn.request("GET", path, headers=headers)
         else:
-            conn.request("POST", "/", body=body,
+            conn.request("POST", path, body=body,
                          headers=dict(headers, **{"Content-Type": "application/json"}))
         if tls_ca and info is not None:
             info["version"], info["cipher"] = conn.sock.version(), conn.sock.cipher()[0]
         r = conn.getresponse()
         if info is not None:
             info["connection"] = r.getheader("Connection")
+            info["headers"] = {k.lower(): v for k, v in r.getheaders()}
         return r.status, r.read()
     finally:
         conn.close()
@@ -733,13 +748,34 @@ def check_row(proc):
 
     def fetch(headers, what):
         try:
-            return get(proc.port, headers, proc.tls_ca, info, proc.body)
+            return get(proc.port, headers, proc.tls_ca, info, proc.body, proc.path)
         except (OSError, http.client.HTTPException, ssl.SSLError) as e:
             raise RowAborted("%s: %s" % (what, e))
+    if proc.cache_hit:
+        # Purge, so that the entry is fresh for the whole run (ttl 60 s), then fill it: this first
+        # answer is a MISS and the next (below) must be a HIT.
+        purge_cache(proc)
+        status, body = fetch(proc.headers, "the request filling the cache")
+        if status != 200 or info["headers"].get("x-cache") != "MISS":
+            raise RowAborted("after a purge the request answered %d with X-Cache: %r, not 200 MISS"
+                             % (status, info["headers"].get("x-cache")))
     status, body = fetch(proc.headers, "the request wrk sends")
-    if status != 200 or body != b"ok\n":
-        raise RowAborted("the request wrk sends answered %d %r, not 200 'ok\\n' from the backend"
-                         % (status, body[:200]))
+    fields = info.get("headers", {})
+    if proc.encoding or proc.headers.get("Accept-Encoding"):
+        got = fields.get("content-encoding")
+        if got != proc.encoding:
+            raise RowAborted("the request wrk sends (Accept-Encoding: %s) answered Content-Encoding: %r, "
+                             "not %r" % (proc.headers.get("Accept-Encoding"), got, proc.encoding))
+        try:
+            body = decode_body(got, body) if got else body
+        except Exception as e:  # zlib.error, brotli.error, zstandard.ZstdError, ImportError
+            raise RowAborted("the %s body (%d bytes) did not decode: %s: %s" % (got, len(body), type(e).__name__, e))
+    if status != 200 or body != proc.expect:
+        raise RowAborted("the request wrk sends (%s) answered %d %r (%d bytes), not 200 with the "
+                         "backend's body (%d bytes)" % (proc.path, status, body[:120], len(body), len(proc.expect)))
+    if proc.cache_hit and fields.get("x-cache") != "HIT":
+        raise RowAborted("the second request after a purge answered X-Cache: %r, not HIT"
+                         % fields.get("x-cache"))
     if proc.tls_ca and info.get("version") != "TLSv1.3":
         raise RowAborted("the listener negotiated %s, not TLSv1.3" % info.get("version"))
     if proc.closes and (info.get("connection") or "").lower() != "close":
@@ -767,7 +803,8 @@ def to_ms(text):
     return {"us": v / 1000, "ms": v, "s": v * 1000, "m": v * 60000}[m.group(2)]
 
 
-def wrk(port, conns, seconds, latency=True, headers=None, scheme="http", preload=None, script=None):
+def wrk(port, conns, seconds, latency=True, headers=None, scheme="http", preload=None, script=None,
+        path="/"):
     argv = ["wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds, "--timeout", "5s"]
     if script:
         argv += ["-s", str(script)]
@@ -775,7 +812,7 @@ def wrk(port, conns, seconds, latency=True, headers=None, scheme="http", preload
         argv.append("--latency")
     for name, value in (headers or {}).items():
         argv += ["-H", "%s: %s" % (name, value)]
-    argv.append("%s://127.0.0.1:%d/" % (scheme, port))
+    argv.append("%s://127.0.0.1:%d%s" % (scheme, port, path))
     env = dict(os.environ, LD_PRELOAD=str(preload)) if preload else None
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, env=env).stdout
     res = {"raw": out}
@@ -790,17 +827,58 @@ def wrk(port, conns, seconds, latency=True, headers=None, scheme="http", preload
     res["non2xx"] = int(m.group(1)) if m else 0
     m = re.search(r"Socket errors: (.*)", out)
     res["socket_errors"] = m.group(1).strip() if m else ""
+    m = re.search(r"Transfer/sec:\s+([\d.]+)(\w*)", out)
+    res["transfer_mib_s"] = float(m.group(1)) * {"B": 1 / 1048576, "KB": 1 / 1024, "MB": 1, "GB": 1024}.get(
+        m.group(2), float("nan")) if m else float("nan")
     return res
+
+
+def purge_cache(proc):
+    """DELETE /admin/cache?prefix=/ on the row's admin listener: every entry goes."""
+    conn = http.client.HTTPConnection("127.0.0.1", proc.admin_port, timeout=5)
+    try:
+        conn.request("DELETE", "/admin/cache?prefix=/")
+        r = conn.getresponse()
+        text = r.read()
+        if r.status // 100 != 2:
+            raise RowAborted("DELETE /admin/cache answered %d %r" % (r.status, text[:200]))
+    except (OSError, http.client.HTTPException) as e:
+        raise RowAborted("DELETE /admin/cache failed: %s" % e)
+    finally:
+        conn.close()
+
+
+def cache_counts(proc):
+    """{result: count} of portico_cache_requests_total on the row's /metrics (hit, miss, ...)."""
+    conn = http.client.HTTPConnection("127.0.0.1", proc.admin_port, timeout=5)
+    try:
+        conn.request("GET", "/metrics")
+        r = conn.getresponse()
+        text = r.read().decode(errors="replace")
+    finally:
+        conn.close()
+    counts = {}
+    for name, labels, value in pt.parse_metrics(text):
+        if name == "portico_cache_requests_total":
+            key = labels.get("result", "?")
+            counts[key] = counts.get(key, 0) + value
+    return counts
 
 
 def measure(proc, conns, seconds, warmup):
     scheme = "https" if proc.tls_ca else "http"
     wrk(proc.port, conns, warmup, latency=False, headers=proc.headers, scheme=scheme,
-        preload=proc.wrk_preload, script=proc.wrk_script)
+        preload=proc.wrk_preload, script=proc.wrk_script, path=proc.path)
+    counts = cache_counts(proc) if proc.cache_hit else None
     before = cpu_seconds(proc.pid)
     res = wrk(proc.port, conns, seconds, headers=proc.headers, scheme=scheme, preload=proc.wrk_preload,
-              script=proc.wrk_script)
+              script=proc.wrk_script, path=proc.path)
     res["cpu"] = cpu_seconds(proc.pid) - before
+    if counts is not None:
+        # What the cache said of the timed run's requests (wrk's last ones may not be counted
+        # by wrk, which stops mid-flight: the sum can exceed its count by up to -c).
+        after = cache_counts(proc)
+        res["cache"] = {k: after.get(k, 0) - counts.get(k, 0) for k in set(after) | set(counts)}
     res["req_per_cpu_s"] = res["requests"] / res["cpu"] if res["cpu"] > 0 else float("nan")
     res["rss_kib"] = pt.vm_rss_kib(proc.pid)
     return res
@@ -910,8 +988,8 @@ def machine_notes(binary, args=None):
         mem = "%.1f GiB" % (kib / 1048576)
     except Exception:
         pass
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip() or "?"
+    commit = HEAD_AT_START
+    built = getattr(args, "binary_built", None) or binary_mtime(binary)
     baseline = []
     if args is not None and getattr(args, "baseline_commit", None):
         baseline = ["Previous release for the A/B: `portico@%s` = commit %s, built in the same run from "
@@ -923,12 +1001,20 @@ def machine_notes(binary, args=None):
         "nginx: %s; haproxy: %s; wrk: %s; openssl: %s" % (
             tool_version(["nginx", "-v"]), tool_version(["haproxy", "-v"]),
             tool_version(["wrk", "-v"]), tool_version(["openssl", "version"])),
-        "Portico: %s (commit %s%s)" % (tool_version([str(binary), "version"]), commit,
-                                        ", with uncommitted changes in src/" if git_dirty() else ""),
+        "Portico: %s (HEAD %s when the run started%s; the binary %s, modified %s)" % (
+            tool_version([str(binary), "version"]), commit,
+            ", with uncommitted changes in src/" if git_dirty() else "", binary, built),
     ] + baseline + [
         "Load average when the run started: %.2f %.2f %.2f (other work on the machine shows up as "
         "noise between rounds)" % LOAD_AT_START,
     ]
+
+
+def binary_mtime(binary):
+    try:
+        return datetime.datetime.fromtimestamp(Path(binary).stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
+    except OSError:
+        return "?"
 
 
 def git_dirty():
@@ -970,6 +1056,62 @@ def ratio_of_medians(results, peer, other, key, conns):
     return med([r[key] for r in mine]) / med([r[key] for r in theirs])
 
 
+def comparison(results, peer, other, conns, keys=("rps", "req_per_cpu_s")):
+    """'req/s 2.10×, req/CPU-s 2.31× [req/s 2.0/2.2/2.1; req/CPU-s ...]' of `peer` against `other`."""
+    names = {"rps": "req/s", "req_per_cpu_s": "req/CPU-s"}
+    return "%s [%s]" % (
+        ", ".join("%s %s" % (names[k], ratio_text(ratio_of_medians(results, peer, other, k, conns))) for k in keys),
+        "; ".join("%s %s" % (names[k], "/".join("%.2f" % v for v in per_round(results, peer, other, conns, k)))
+                  for k in keys))
+
+
+def peer_comparisons(results, peers, conns, aborted=None, dead=None):
+    """The lines of the cache and compression rows against their own peers (PEER_TARGETS with a
+    bar, PEER_REPORTS without), and what the cache said of each cache-hit row's timed requests."""
+    lines = []
+    bars = [(p, o, t, keys) for p in peers if p in PEER_TARGETS for o, t, keys in PEER_TARGETS[p]]
+    if bars:
+        lines += ["Requirements against their own peer (ratio of medians; per round in brackets):", ""]
+        names = {"rps": "req/s", "req_per_cpu_s": "req/CPU-s"}
+        for peer, other, target, keys in bars:
+            if not results.get((peer, conns)) or not results.get((other, conns)):
+                why = (aborted or {}).get(peer) or (dead or {}).get(peer) or (
+                    "no `%s` row in this run to compare with" % other if results.get((peer, conns)) else "not measured")
+                lines.append("- %s against %s (≥ %.2f× %s): no result — %s" % (
+                    peer, other, target, " and ".join(names[k] for k in keys), why))
+                continue
+            verdict = ", ".join("%s %s %s" % (names[k], ratio_text(v), "met" if v == v and v >= target else "NOT met")
+                                for k in keys for v in [ratio_of_medians(results, peer, other, k, conns)])
+            lines.append("- %s against %s (≥ %.2f× %s): %s [%s]" % (
+                peer, other, target, " and ".join(names[k] for k in keys), verdict,
+                "; ".join("%s %s" % (names[k], "/".join("%.2f" % v for v in per_round(results, peer, other, conns, k)))
+                          for k in keys)))
+        lines.append("")
+    reports = [(p, o) for p in peers if p in PEER_REPORTS for o in PEER_REPORTS[p]
+               if results.get((p, conns)) and results.get((o, conns))]
+    if reports:
+        lines += ["Reported against other peers (no bar; ratio of medians, per round in brackets):", ""]
+        lines += ["- %s against %s: %s" % (p, o, comparison(results, p, o, conns)) for p, o in reports]
+        lines.append("")
+    hits = [p for p in peers if p in CACHE_PEERS and results.get((p, conns))]
+    if hits:
+        said = []
+        for p in hits:
+            runs = results[(p, conns)]
+            total = {}
+            for r in runs:
+                for k, v in (r.get("cache") or {}).items():
+                    total[k] = total.get(k, 0) + v
+            served = sum(r["requests"] for r in runs)
+            said.append("%s %s of %d requests wrk counted (%s)" % (
+                p, "%d HIT" % total.get("hit", 0), served,
+                ", ".join("%s %d" % (k, v) for k, v in sorted(total.items()) if k != "hit" and v) or "nothing else"))
+        lines += ["Cache results of the timed runs (portico_cache_requests_total on /metrics before and after "
+                  "each run, all rounds; wrk stops with up to -c requests in flight, which the cache counted "
+                  "and wrk did not): " + "; ".join(said) + ".", ""]
+    return lines
+
+
 def write_report(path, args, results, idle, notes, peers, dead=None, aborted=None, micro=None,
                  micro_path=None, session_checks=None):
     baseline_peer = BASELINE_PREFIX + args.baseline if getattr(args, "baseline", "") else None
@@ -1004,6 +1146,27 @@ def write_report(path, args, results, idle, notes, peers, dead=None, aborted=Non
               "request is decided (one bucket, since wrk is one client address) and none refused.",
               "  - `portico+rate-limit-redis`: the same policy with `store: redis` and a redis-server "
               "(defaults, no persistence) on the same two cores: one EVALSHA per request.",
+              "  - `portico+respond`: the route answers itself, `respond: {status: 200, body: \"ok\\n\"}` "
+              "(no upstream): the gateway's own ceiling.",
+              "  - `portico+cache-hit` (issue 10): the route has `cache: {ttl: 60s}` (memory store, defaults) "
+              "in front of the same backend. Before each timed run the cache is purged (`DELETE /admin/cache?prefix=/`) "
+              "and the request sent twice: the first must answer `X-Cache: MISS`, the second `X-Cache: HIT`; "
+              "so every request of the run is a HIT (the entry outlives the run; counted on /metrics, below). "
+              "Bar: ≥ 2.0× the plain `portico` row in req/s and req/CPU-s; reported against `portico+respond`.",
+              "  - 10 KiB JSON rows: the backend also serves `%s`, a %d-byte JSON product listing (made by "
+              "bench.py, the same every run) from a file (`location = %s { default_type application/json; "
+              "alias …; }`). `nginx+json10k` / `portico+json10k`: the plain proxies requesting it, no "
+              "compression (the context of the rows below). `nginx+gzip`: the nginx proxy with `gzip on; "
+              "gzip_comp_level 5; gzip_types application/json;`; `portico+gzip`: the route has `compress: "
+              "true` and `compression: {encodings: [gzip], level: {gzip: 5}}`; `portico+br`: `encodings: "
+              "[br]` (default level 4); `portico+zstd`: `encodings: [zstd]` (default level 3). wrk sends "
+              "`Accept-Encoding: gzip` (br, zstd); the check before each run wants that Content-Encoding "
+              "and a body that decodes (Python's gzip, brotli, zstandard) to the backend's. Bar: "
+              "portico+gzip ≥ 1.0× nginx+gzip in req/CPU-s." % (JSON10K_PATH, len(json10k()), JSON10K_PATH),
+              "  - `portico+cache-hit-10k`: `cache: {ttl: 60s}` on the 10 KiB body, no compression; "
+              "`portico+cache-gzip-hit`: `compress: true` (gzip, level 5) and the same cache, wrk sends "
+              "`Accept-Encoding: gzip`: the entry holds the compressed answer, so each HIT is served "
+              "pre-compressed (checked as for portico+cache-hit, and decoded as for portico+gzip).",
               "  - Before each timed run of a row its request is sent once and must answer 200 with the "
               "backend's body; for the JWT rows the same request must answer 401 without the token and "
               "with a forged signature. A row that fails is aborted (listed below) and `make bench` fails.",
@@ -1127,6 +1290,7 @@ def write_report(path, args, results, idle, notes, peers, dead=None, aborted=Non
                     note = " — %d of %d responses were not 2xx: the row partly measured an error path" % (errors, total)
                 lines.append("- %s (≥ %.2f×): %s [%s]%s" % (peer, target, ", ".join(verdict), rounds, note))
             lines.append("")
+        lines += peer_comparisons(results, peers, conns, aborted, dead)
     if baseline_peer and any(results.get((baseline_peer, c)) for c in args.conns):
         lines += ["## Against the previous release (%s)" % baseline_peer, ""]
         cs = [c for c in args.conns if results.get(("portico", c)) and results.get((baseline_peer, c))]
@@ -1287,7 +1451,9 @@ DEFAULT_PEERS = ["direct", "nginx", "haproxy", "portico", "portico+log", "portic
                  "portico+jwt-hs256", "portico+jwt-rs256", "portico+rate-limit", "portico+rate-limit-redis",
                  "portico+post", "portico+validate", "nginx+tls-upstream", "portico+tls-upstream",
                  "nginx+tls-listener", "portico+tls-listener", "nginx+tls-handshake", "portico+tls-handshake",
-                 "ws-direct", "portico+ws"]
+                 "ws-direct", "portico+ws", "portico+respond", "portico+cache-hit", "nginx+json10k",
+                 "portico+json10k", "portico+cache-hit-10k", "nginx+gzip", "portico+gzip", "portico+br",
+                 "portico+zstd", "portico+cache-gzip-hit"]
 # Rows compared with a peer of their own kind rather than with plain nginx.
 PAIRS = {"portico+tls-upstream": "nginx+tls-upstream", "portico+tls-listener": "nginx+tls-listener",
          "portico+validate": "portico+post"}
@@ -1300,7 +1466,8 @@ BASELINE_PREFIX = "portico@"
 # Rows whose failure to start aborts only that row (the run goes on and exits non-zero).
 ABORTABLE = set(FEATURE_TARGETS) | HANDSHAKE_PEERS | set(WS_PEERS) | {
     "nginx+tls-listener", "portico+tls-listener", "portico+rate-limit-redis", "portico+post",
-    "portico+validate"}
+    "portico+validate"} | set(PEER_TARGETS) | set(PEER_REPORTS) | set(CACHE_PEERS) | {
+    "portico+respond", "nginx+json10k", "portico+json10k"}
 
 
 def main():
@@ -1350,6 +1517,7 @@ def main():
     binary = Path(args.portico)
     if not binary.exists():
         sys.exit("bench: %s not found (make build)" % binary)
+    args.binary_built = binary_mtime(binary)  # the processes run this one, even if it is rebuilt meanwhile
     micro_path = Path(args.jwt_micro_bin) if args.jwt_micro_bin else \
         binary.resolve().parent / "src" / "filters" / "jwt_auth" / "portico_jwt_bench"
 
@@ -1447,6 +1615,23 @@ def main():
         def ws_backend():
             return once("ws-backend", lambda: start_ws_backend(tmp))
 
+        def json_row(p, encoding=None, cache_hit=False):
+            """The row requests JSON10K_PATH (with `Accept-Encoding: encoding` when given)."""
+            p.path, p.expect, p.encoding, p.cache_hit = JSON10K_PATH, backend.json10k, encoding, cache_hit
+            if encoding:
+                p.headers = {"Accept-Encoding": encoding}
+            return p
+
+        def portico_compress(name, encoding, level=None, cache=False):
+            return json_row(start_portico(
+                tmp, backend.port, binary, name=name, top_extra=compression_config(encoding, level),
+                route_extra="    compress: true\n" + (CACHE_ROUTE if cache else "")), encoding, cache)
+
+        def portico_cache_hit():
+            p = start_portico(tmp, backend.port, binary, name="portico-cache-hit", route_extra=CACHE_ROUTE)
+            p.cache_hit = True
+            return p
+
         def portico_ws():
             p = start_portico(tmp, ws_backend().port, binary, name="portico-ws")
             p.backend = ws_backend()
@@ -1479,6 +1664,22 @@ def main():
             "portico+tls-handshake": lambda: handshakes(portico_tls_listener),
             "ws-direct": ws_backend,
             "portico+ws": portico_ws,
+            "portico+respond": lambda: start_portico(
+                tmp, backend.port, binary, name="portico-respond",
+                action='    respond: {status: 200, body: "ok\\n"}\n'),
+            "portico+cache-hit": portico_cache_hit,
+            "nginx+json10k": lambda: json_row(start_nginx_proxy(tmp, backend.port, name="nginx-json10k")),
+            "portico+json10k": lambda: json_row(start_portico(tmp, backend.port, binary, name="portico-json10k")),
+            "portico+cache-hit-10k": lambda: json_row(start_portico(
+                tmp, backend.port, binary, name="portico-cache-hit-10k", route_extra=CACHE_ROUTE),
+                cache_hit=True),
+            "nginx+gzip": lambda: json_row(start_nginx_proxy(
+                tmp, backend.port, name="nginx-gzip",
+                server_extra="\n    gzip on;\n    gzip_comp_level 5;\n    gzip_types application/json;"), "gzip"),
+            "portico+gzip": lambda: portico_compress("portico-gzip", "gzip", 5),
+            "portico+br": lambda: portico_compress("portico-br", "br"),
+            "portico+zstd": lambda: portico_compress("portico-zstd", "zstd"),
+            "portico+cache-gzip-hit": lambda: portico_compress("portico-cache-gzip-hit", "gzip", 5, cache=True),
         }
         if baseline_peer:
             starters[baseline_peer] = lambda: start_portico(

@@ -11,7 +11,11 @@
 # ECDSA P-256 certificate made with openssl, wrk over https), handshake rows (the same processes,
 # wrk -H "Connection: close" with bench/wrk_no_resume.c preloaded so no session is resumed:
 # connections/s), WebSocket echo rows (ws-direct, portico+ws: bench/ws_echo.py, 16 connections of
-# 64-byte ping-pong). With BENCH_BASELINE=REV (or --baseline REV) git revision REV is built in the
+# 64-byte ping-pong), cache and compression rows (issue 10: portico+respond, portico+cache-hit
+# against the plain row; a ~10 KiB JSON body at /json10k: nginx+json10k, portico+json10k,
+# nginx+gzip, portico+gzip, portico+br, portico+zstd, portico+cache-hit-10k, portico+cache-gzip-hit;
+# the cache rows purge, then must answer MISS then X-Cache: HIT; the compressed ones must decode
+# to the backend's body). With BENCH_BASELINE=REV (or --baseline REV) git revision REV is built in the
 # worktree /tmp/portico-baseline-REV and measured as the row portico@REV, interleaved with the
 # others. Then build/src/filters/jwt_auth/portico_jwt_bench (when built) runs with
 # --benchmark_min_time=0.5. Writes bench/RESULTS.md.
@@ -21,6 +25,11 @@
 # --no-jwt-micro, --out FILE). A quick check of the plumbing:
 #   bench/run.sh --rounds 1 --duration 3 --warmup 1 --conns 64 --idle 0 --no-jwt-micro \
 #     --peers nginx portico portico+resilience portico+jwt-hs256 portico+jwt-rs256 --out /tmp/smoke.md
+# of the cache and compression rows (issue 10):
+#   bench/run.sh --rounds 1 --duration 2 --warmup 1 --conns 64 --idle 0 --no-jwt-micro \
+#     --peers nginx portico portico+respond portico+cache-hit nginx+json10k portico+json10k \
+#     portico+cache-hit-10k nginx+gzip portico+gzip portico+br portico+zstd portico+cache-gzip-hit \
+#     --out /tmp/smoke-cache.md
 # and of the A/B against a previous release:
 #   bench/run.sh --rounds 1 --duration 2 --warmup 1 --conns 64 --idle 0 --no-jwt-micro \
 #     --baseline 738844a --peers portico portico@738844a --out /tmp/smoke-ab.md

@@ -136,7 +136,8 @@ proxy::Next CompressFilter::on_response(proxy::RequestContext& ctx,
   auto accepted = ctx.head ? ctx.head->find("accept-encoding") : std::string_view();
   auto encoding = negotiate(accepted, preference_);
   if (encoding == Encoding::Identity) return proxy::Next::Continue;
-  if (!state.compressor.start(encoding, level_of(encoding))) return proxy::Next::Continue;
+  if (!state.compressor.start(encoding, level_of(encoding), head.content_length))
+    return proxy::Next::Continue;
 
   state.active = true;
   head.set("Content-Encoding", encoding_name(encoding));

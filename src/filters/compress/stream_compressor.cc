@@ -4,8 +4,11 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <limits>
+#include <vector>
 
 namespace portico::filters::compress {
 
@@ -18,23 +21,36 @@ constexpr std::size_t kOutputStep = 32 * 1024;
 // bodies; RFC 9659 also asks zstd senders for at most 8 MiB. gzip's window is 32 KiB anyway.
 constexpr int kWindowLog = 19;
 
-// Room at the end of `out` for one call's output: where it starts and how much there is.
+// Where one encoder call writes: a scratch area of the thread, whose output is then appended
+// to `out`. (Growing `out` by the whole step first would zero it, 32 KiB per call, for output
+// that is mostly a few hundred bytes.)
 struct Room {
   std::string& out;
-  std::size_t used;
-  explicit Room(std::string& text) : out(text), used(text.size()) {
-    out.resize(used + kOutputStep);
-  }
-  char* data() { return out.data() + used; }
+  explicit Room(std::string& text) : out(text) {}
+  char* data() { return scratch; }
   static constexpr std::size_t size() { return kOutputStep; }
-  void keep(std::size_t produced) { out.resize(used + produced); }
+  void keep(std::size_t produced) { out.append(scratch, produced); }
+  static thread_local char scratch[kOutputStep];
 };
+thread_local char Room::scratch[kOutputStep];
+
+// Encoders kept per thread between answers: making one costs more than compressing a small
+// body (zlib's tables, zstd's context).
+constexpr std::size_t kPoolSize = 16;
+
+// A window of 2^bits that holds `size` bytes: nothing larger is of use for that body.
+int bits_for(std::optional<std::uint64_t> size, int low, int high) {
+  if (!size) return high;
+  int bits = std::bit_width(std::max<std::uint64_t>(*size, 1) - 1);
+  return std::clamp(bits, low, high);
+}
 
 }  // namespace
 
 struct StreamCompressor::Gzip {
   z_stream z{};
   bool live = false;
+  int level = 0, window_bits = 0, mem_level = 0;  // what deflateInit2 was given
   ~Gzip() {
     if (live) deflateEnd(&z);
   }
@@ -52,51 +68,99 @@ struct StreamCompressor::Zstd {
   ~Zstd() { ZSTD_freeCCtx(ctx); }
 };
 
+namespace {
+thread_local bool pools_gone = false;  // the thread is exiting: encoders are freed, not kept
+struct Pools {
+  std::vector<std::unique_ptr<StreamCompressor::Gzip>> gzip;
+  std::vector<std::unique_ptr<StreamCompressor::Zstd>> zstd;
+  ~Pools() { pools_gone = true; }
+};
+thread_local Pools pools;
+}  // namespace
+
 StreamCompressor::StreamCompressor() = default;
-StreamCompressor::~StreamCompressor() = default;
+StreamCompressor::~StreamCompressor() { release(); }
 
 void StreamCompressor::release() {
+  // A pooled encoder is reset before its next answer (deflateReset, ZSTD_CCtx_reset), so it
+  // starts afresh however its last stream ended.
+  if (!pools_gone) {
+    if (gzip_ && gzip_->live && pools.gzip.size() < kPoolSize)
+      pools.gzip.push_back(std::move(gzip_));
+    if (zstd_ && zstd_->ctx && pools.zstd.size() < kPoolSize)
+      pools.zstd.push_back(std::move(zstd_));
+  }
   gzip_.reset();
   br_.reset();
   zstd_.reset();
   reusable_ = false;
 }
 
-bool StreamCompressor::start(Encoding encoding, int level) {
-  bool same = reusable_ && encoding == encoding_ && level == level_;
+bool StreamCompressor::start(Encoding encoding, int level, std::optional<std::uint64_t> size) {
+  release();
   encoding_ = encoding;
   level_ = level;
-  reusable_ = false;
   switch (encoding) {
-    case Encoding::Gzip:
-      if (same && deflateReset(&gzip_->z) == Z_OK) break;
-      release();
+    case Encoding::Gzip: {
+      // As nginx does: a body that fits a smaller window gets it, and smaller hash tables.
+      int window_bits = bits_for(size, 9, 15);
+      int mem_level = std::clamp(8 - (15 - window_bits), 1, 8);
+      auto& pool = pools.gzip;
+      auto it = std::find_if(pool.begin(), pool.end(), [&](const auto& g) {
+        return g->level == level && g->window_bits == window_bits && g->mem_level == mem_level;
+      });
+      if (it != pool.end()) {
+        gzip_ = std::move(*it);
+        pool.erase(it);
+        if (deflateReset(&gzip_->z) == Z_OK) break;
+        gzip_.reset();
+      }
       gzip_ = std::make_unique<Gzip>();
-      // windowBits 15 + 16: a gzip wrapper around the deflate stream.
-      if (deflateInit2(&gzip_->z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+      // windowBits + 16: a gzip wrapper around the deflate stream.
+      if (deflateInit2(&gzip_->z, level, Z_DEFLATED, window_bits + 16, mem_level,
+                       Z_DEFAULT_STRATEGY) != Z_OK)
         return false;
       gzip_->live = true;
+      gzip_->level = level;
+      gzip_->window_bits = window_bits;
+      gzip_->mem_level = mem_level;
       break;
+    }
     case Encoding::Br:
       // No reset in libbrotli's API: a new instance, which allocates only once data comes.
-      release();
       br_ = std::make_unique<Br>();
       br_->state = BrotliEncoderCreateInstance(nullptr, nullptr, nullptr);
       if (!br_->state) return false;
       BrotliEncoderSetParameter(br_->state, BROTLI_PARAM_QUALITY,
                                 static_cast<std::uint32_t>(level));
-      BrotliEncoderSetParameter(br_->state, BROTLI_PARAM_LGWIN, kWindowLog);
+      BrotliEncoderSetParameter(br_->state, BROTLI_PARAM_LGWIN,
+                                static_cast<std::uint32_t>(bits_for(size, 16, kWindowLog)));
+      if (size)
+        BrotliEncoderSetParameter(
+            br_->state, BROTLI_PARAM_SIZE_HINT,
+            static_cast<std::uint32_t>(std::min<std::uint64_t>(*size, 1u << 30)));
       break;
-    case Encoding::Zstd:
-      if (same && !ZSTD_isError(ZSTD_CCtx_reset(zstd_->ctx, ZSTD_reset_session_only))) break;
-      release();
-      zstd_ = std::make_unique<Zstd>();
-      zstd_->ctx = ZSTD_createCCtx();
-      if (!zstd_->ctx) return false;
-      if (ZSTD_isError(ZSTD_CCtx_setParameter(zstd_->ctx, ZSTD_c_compressionLevel, level)) ||
-          ZSTD_isError(ZSTD_CCtx_setParameter(zstd_->ctx, ZSTD_c_windowLog, kWindowLog)))
+    case Encoding::Zstd: {
+      auto& pool = pools.zstd;
+      if (!pool.empty()) {
+        zstd_ = std::move(pool.back());
+        pool.pop_back();
+      } else {
+        zstd_ = std::make_unique<Zstd>();
+        zstd_->ctx = ZSTD_createCCtx();
+        if (!zstd_->ctx) return false;
+      }
+      auto* ctx = zstd_->ctx;
+      // The known length lets zstd pick tables for the body's size, not for its window.
+      if (ZSTD_isError(ZSTD_CCtx_reset(ctx, ZSTD_reset_session_and_parameters)) ||
+          ZSTD_isError(ZSTD_CCtx_setParameter(ctx, ZSTD_c_compressionLevel, level)) ||
+          ZSTD_isError(ZSTD_CCtx_setParameter(ctx, ZSTD_c_windowLog, kWindowLog)) ||
+          (size && ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(ctx, *size)))) {
+        zstd_.reset();
         return false;
+      }
       break;
+    }
     case Encoding::Identity:
       return false;
   }
@@ -113,7 +177,9 @@ bool StreamCompressor::flush(std::string& out) {
 }
 
 bool StreamCompressor::finish(std::string& out) {
-  return run({}, Op::Finish, out);
+  bool ok = run({}, Op::Finish, out);
+  release();  // the stream is over: the encoder serves the thread's next answer
+  return ok;
 }
 
 bool StreamCompressor::run(std::string_view input, Op op, std::string& out) {

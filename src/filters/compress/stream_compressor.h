@@ -1,10 +1,13 @@
 // One response body's encoder (gzip through zlib, br through libbrotlienc, zstd through
 // libzstd), fed piece by piece: its memory is the encoder's window and tables, whatever the
-// body's size. Kept in the compress filter's per-request state, so a connection reuses its
-// encoder from one answer to the next while the encoding and level stay the same.
+// body's size, and sized down to the body when its length is known. The encoder is held only
+// while an answer is being compressed: at its end it goes back to a small pool of its worker
+// thread, so memory follows the answers in flight, not the connections open.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -20,7 +23,8 @@ class StreamCompressor {
   StreamCompressor& operator=(const StreamCompressor&) = delete;
 
   // A new stream; false when the encoder could not be made (memory). Identity is refused.
-  bool start(Encoding encoding, int level);
+  // `size`: the body's length when known, which lets the encoder use smaller tables.
+  bool start(Encoding encoding, int level, std::optional<std::uint64_t> size = std::nullopt);
   // Each appends the encoder's output to `out`; false on an encoder failure, after which the
   // stream is unusable until the next start().
   bool write(std::string_view input, std::string& out);  // buffered as the encoder likes
@@ -34,14 +38,18 @@ class StreamCompressor {
   bool run_gzip(std::string_view input, Op op, std::string& out);
   bool run_br(std::string_view input, Op op, std::string& out);
   bool run_zstd(std::string_view input, Op op, std::string& out);
-  void release();
+  void release();  // the encoder goes back to the thread's pool (or is freed)
 
-  struct Gzip;
+
+ public:
+  struct Gzip;  // public for the thread's pool of encoders
   struct Br;
   struct Zstd;
+
+ private:
   Encoding encoding_ = Encoding::Identity;
   int level_ = 0;
-  bool reusable_ = false;  // the encoder of encoding_/level_ can be reset rather than remade
+  bool reusable_ = false;  // an encoder of encoding_ is held and usable
   std::unique_ptr<Gzip> gzip_;
   std::unique_ptr<Br> br_;
   std::unique_ptr<Zstd> zstd_;

@@ -13,7 +13,6 @@ void read_defaults(YamlReader& r, const std::optional<Field>& field, Config& con
   out.compress = r.boolean(f->get("compress"));
   out.timeout = r.duration(f->get("timeout"));
   out.cache = read_route_cache(r, f->get("cache"));
-
 }
 
 }  // namespace portico::config

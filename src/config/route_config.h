@@ -57,8 +57,8 @@ constexpr auto notes_of(const RouteMatch*) {
 
 // `cache:` on a route (or in `defaults:`): filters/cache stores and serves its answers.
 struct RouteCacheConfig {
-  Duration ttl = 0ms;              // upper bound; an upstream's max-age / s-maxage below it wins
-  std::vector<std::string> vary;   // request headers that split entries (lower case)
+  Duration ttl = 0ms;             // upper bound; an upstream's max-age / s-maxage below it wins
+  std::vector<std::string> vary;  // request headers that split entries (lower case)
   Duration stale_while_revalidate = 0ms;
   Duration stale_if_error = 0ms;
   bool shared = false;  // false: on routes with auth, each consumer has its own entries

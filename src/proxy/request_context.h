@@ -62,11 +62,11 @@ struct LocalReply {
   std::string_view error_tag;  // the access log's `error`
   std::vector<std::pair<std::string, std::string>> headers;  // added to the answer's head
   Body body_kind = Body::Error;
-  std::string body;          // Body::Given
-  std::string content_type;  // Body::Given; empty: application/octet-stream
-  std::string_view stored_body;                 // Body::Stored
+  std::string body;                              // Body::Given
+  std::string content_type;                      // Body::Given; empty: application/octet-stream
+  std::string_view stored_body;                  // Body::Stored
   std::vector<core::HeaderField> stored_fields;  // Body::Stored: the head's fields, as kept
-  std::shared_ptr<const void> owner;            // keeps stored_body and stored_fields valid
+  std::shared_ptr<const void> owner;             // keeps stored_body and stored_fields valid
 
   // A fresh error answer: `status`, the error body's `message` (empty: the status's default),
   // the access log's `tag`, and one extra header when `extra` names one.
@@ -243,7 +243,7 @@ struct RequestContext {
   core::ResponseHead response;  // the answer's head as its maker (upstream, action) wrote it
   FilterStateSlots state;
   int status = 0;  // the answer's status, once its head is written (on_complete sees it)
-  std::string_view error_tag;  // the access log's `error`
+  std::string_view error_tag;     // the access log's `error`
   std::string_view cache_result;  // the access log's `cache`: HIT, MISS, STALE, BYPASS
   // Set by a filter: once this request is answered, the session runs a copy of it through the
   // route's action again in the background (a cache refreshing the stale entry it served).

@@ -1,8 +1,8 @@
 #include "filters/cache/cache_filter.h"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <utility>
@@ -49,7 +49,9 @@ bool stored_status(int status) {
          status == 410;
 }
 
-bool server_error(int status) { return status >= 500 && status <= 599; }
+bool server_error(int status) {
+  return status >= 500 && status <= 599;
+}
 
 bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() && core::iequals(text.substr(0, prefix.size()), prefix);
@@ -58,11 +60,22 @@ bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
 // Fields that belong to one answer, not to what is stored: the framing, what this filter and
 // the filters around it add to every answer anew (request id, rate limits, CORS).
 bool per_answer_field(std::string_view name, std::string_view request_id_header) {
-  static constexpr std::string_view skipped[] = {
-      "connection",         "keep-alive",        "transfer-encoding", "content-length",
-      "age",                "x-cache",           "ratelimit",         "ratelimit-policy",
-      "x-ratelimit-limit",  "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after",
-      "set-cookie",         "proxy-authenticate", "trailer",          "upgrade"};
+  static constexpr std::string_view skipped[] = {"connection",
+                                                 "keep-alive",
+                                                 "transfer-encoding",
+                                                 "content-length",
+                                                 "age",
+                                                 "x-cache",
+                                                 "ratelimit",
+                                                 "ratelimit-policy",
+                                                 "x-ratelimit-limit",
+                                                 "x-ratelimit-remaining",
+                                                 "x-ratelimit-reset",
+                                                 "retry-after",
+                                                 "set-cookie",
+                                                 "proxy-authenticate",
+                                                 "trailer",
+                                                 "upgrade"};
   for (auto s : skipped)
     if (core::iequals(name, s)) return true;
   return core::iequals(name, request_id_header);
@@ -70,8 +83,8 @@ bool per_answer_field(std::string_view name, std::string_view request_id_header)
 
 // A 304 carries only these of the entry's fields (RFC 9110 15.4.5).
 bool not_modified_field(std::string_view name) {
-  for (auto s : {"etag", "cache-control", "expires", "vary", "content-location", "date",
-                 "last-modified"})
+  for (auto s :
+       {"etag", "cache-control", "expires", "vary", "content-location", "date", "last-modified"})
     if (core::iequals(name, s)) return true;
   return false;
 }
@@ -92,7 +105,7 @@ struct CacheFilter::State {
   FillOutcome outcome = FillOutcome::Failed;
   std::shared_ptr<CachedAnswer> building;
   std::string age;
-  std::string_view result;  // HIT, MISS, STALE, BYPASS
+  std::string_view result;     // HIT, MISS, STALE, BYPASS
   FillLocks* locks = nullptr;  // whose lock `filling` holds
 
   // However the request ended (a thrown exception, a connection dropped before on_complete),
@@ -148,7 +161,8 @@ void CacheFilter::carry_state_from(const proxy::Filter& previous) {
   // The store outlives the snapshot; only a change of this route's settings leaves entries
   // behind, which no request of the new settings can reach: they are dropped now.
   const auto& before = static_cast<const CacheFilter&>(previous);
-  if (before.route_tag_ != route_tag_ && before.cache_ == cache_) cache_->drop_route(before.route_tag_);
+  if (before.route_tag_ != route_tag_ && before.cache_ == cache_)
+    cache_->drop_route(before.route_tag_);
 }
 
 // The key: path and query byte for byte, the host, the route and its settings, the consumer
@@ -273,7 +287,8 @@ Next CacheFilter::decide(RequestContext& ctx, State& state, AnswerPtr entry) con
     return Next::Continue;
   }
   if (state.wait_until == std::chrono::steady_clock::time_point{})
-    state.wait_until = std::chrono::steady_clock::now() + config::Duration(cache_->config().lock_timeout);
+    state.wait_until =
+        std::chrono::steady_clock::now() + config::Duration(cache_->config().lock_timeout);
   return Next::Wait;
 }
 
@@ -439,8 +454,7 @@ bool CacheFilter::start_keeping(RequestContext& ctx, State& state,
   // again: the stored body does not vary by it.
   if (route_.cors) std::erase(vary, "origin");
   if (std::find(vary.begin(), vary.end(), "*") != vary.end()) return false;
-  if (head.content_length && *head.content_length > cache_->config().max_object_size)
-    return false;
+  if (head.content_length && *head.content_length > cache_->config().max_object_size) return false;
 
   // Fresh for `ttl` from now, or for what the upstream's s-maxage (else max-age) leaves after
   // the Age it already has, when that is shorter. Seconds are bounded by 2^31 when parsed.
@@ -450,8 +464,7 @@ bool CacheFilter::start_keeping(RequestContext& ctx, State& state,
   }
   std::int64_t lifetime_ms = to_ms(config_.ttl);
   auto upstream_limit = directives.s_maxage ? directives.s_maxage : directives.max_age;
-  if (upstream_limit)
-    lifetime_ms = std::min(lifetime_ms, (*upstream_limit - initial_age) * 1000);
+  if (upstream_limit) lifetime_ms = std::min(lifetime_ms, (*upstream_limit - initial_age) * 1000);
   if (lifetime_ms <= 0) return false;
 
   auto answer = std::make_shared<CachedAnswer>();

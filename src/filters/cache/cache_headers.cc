@@ -113,8 +113,8 @@ bool none_match_hits(std::string_view if_none_match, std::string_view etag) {
 std::optional<std::int64_t> parse_http_date(std::string_view s) {
   // "Sun, 06 Nov 1994 08:49:37 GMT": fixed positions.
   s = trim(s);
-  if (s.size() != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
-      s[16] != ' ' || s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT")
+  if (s.size() != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
+      s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT")
     return std::nullopt;
   auto number = [&](std::size_t at, std::size_t len) -> int {
     int n = 0;

@@ -14,15 +14,15 @@
 namespace portico::filters::cache {
 
 struct CachedAnswer {
-  bool vary_marker = false;        // no answer: `vary` lists the headers that pick one
-  std::vector<std::string> vary;   // the upstream's Vary names (lower case), marker only
+  bool vary_marker = false;       // no answer: `vary` lists the headers that pick one
+  std::vector<std::string> vary;  // the upstream's Vary names (lower case), marker only
   int status = 0;
   std::vector<std::pair<std::string, std::string>> headers;  // as served, less per-request ones
   std::string body;
-  std::string path;                // the request's path, for purges by prefix
-  std::string route_tag;           // route name and cache settings, for purges on reload
-  std::int64_t stored_ms = 0;      // Age counts from here
-  std::int64_t initial_age = 0;    // the upstream's own Age, seconds
+  std::string path;              // the request's path, for purges by prefix
+  std::string route_tag;         // route name and cache settings, for purges on reload
+  std::int64_t stored_ms = 0;    // Age counts from here
+  std::int64_t initial_age = 0;  // the upstream's own Age, seconds
   std::int64_t fresh_until_ms = 0;
   std::int64_t stale_while_revalidate_until_ms = 0;
   std::int64_t stale_if_error_until_ms = 0;

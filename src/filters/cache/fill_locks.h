@@ -40,7 +40,8 @@ class FillLocks {
   // True when the key was free and is now the caller's (no waiting).
   bool try_acquire(std::string_view key);
   void release(std::string_view key, FillOutcome outcome,
-               std::shared_ptr<const CachedAnswer> answer = nullptr, std::string_view answer_key = {});
+               std::shared_ptr<const CachedAnswer> answer = nullptr,
+               std::string_view answer_key = {});
   std::size_t held() const;
 
  private:

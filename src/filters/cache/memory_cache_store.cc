@@ -14,7 +14,8 @@ MemoryCacheStore::MemoryCacheStore(std::uint64_t max_bytes, std::uint64_t max_ob
   // Sixteen shards spread the locks, unless that would leave a shard smaller than a few of
   // the largest objects.
   std::uint64_t per_object = std::max<std::uint64_t>(max_object_bytes, 1) * 4;
-  std::size_t count = static_cast<std::size_t>(std::clamp<std::uint64_t>(max_bytes / per_object, 1, 16));
+  std::size_t count =
+      static_cast<std::size_t>(std::clamp<std::uint64_t>(max_bytes / per_object, 1, 16));
   for (std::size_t i = 0; i < count; ++i) {
     shards_.push_back(std::make_unique<Shard>());
     shards_.back()->limit = max_bytes / count;

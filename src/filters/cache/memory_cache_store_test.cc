@@ -57,8 +57,7 @@ TEST(MemoryCacheStore, ErasesByPredicateCountingAnswersNotMarkers) {
   marker->vary_marker = true;
   marker->path = "/users/3";
   store.put("m", marker);
-  EXPECT_EQ(store.erase_if([](const CachedAnswer& a) { return a.path.starts_with("/users"); }),
-            2u);
+  EXPECT_EQ(store.erase_if([](const CachedAnswer& a) { return a.path.starts_with("/users"); }), 2u);
   EXPECT_EQ(store.entries(), 1u);
   EXPECT_NE(store.find("b"), nullptr);
 }

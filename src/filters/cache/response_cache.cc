@@ -150,8 +150,8 @@ void ResponseCache::drop_route(std::string_view route_tag) {
     memory_->erase_if([&](const CachedAnswer& answer) { return answer.route_tag == route_tag; });
 }
 
-std::shared_ptr<ResponseCache> build_response_cache(const std::optional<CacheConfig>& config,
-                                                    const std::shared_ptr<ResponseCache>& previous) {
+std::shared_ptr<ResponseCache> build_response_cache(
+    const std::optional<CacheConfig>& config, const std::shared_ptr<ResponseCache>& previous) {
   if (!config) return nullptr;
   if (previous && previous->config() == *config) return previous;
   return std::make_shared<ResponseCache>(*config);

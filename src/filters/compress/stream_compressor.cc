@@ -79,7 +79,9 @@ thread_local Pools pools;
 }  // namespace
 
 StreamCompressor::StreamCompressor() = default;
-StreamCompressor::~StreamCompressor() { release(); }
+StreamCompressor::~StreamCompressor() {
+  release();
+}
 
 void StreamCompressor::release() {
   // A pooled encoder is reset before its next answer (deflateReset, ZSTD_CCtx_reset), so it

@@ -40,7 +40,6 @@ class StreamCompressor {
   bool run_zstd(std::string_view input, Op op, std::string& out);
   void release();  // the encoder goes back to the thread's pool (or is freed)
 
-
  public:
   struct Gzip;  // public for the thread's pool of encoders
   struct Br;

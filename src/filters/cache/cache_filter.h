@@ -49,8 +49,6 @@ class CacheFilter final : public proxy::Filter {
   void on_complete(proxy::RequestContext& ctx) const override;
   void carry_state_from(const proxy::Filter& previous) override;
 
-  const std::string& route_tag() const { return route_tag_; }
-
   struct State;
 
  private:

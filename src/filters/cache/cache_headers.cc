@@ -26,10 +26,10 @@ std::optional<std::int64_t> seconds_of(std::string_view v) {
   return std::min<std::int64_t>(n, std::int64_t{1} << 31);
 }
 
-// Calls `each(name, value)` for the comma-separated directives of `text`; a quoted value may
-// hold commas.
+// Calls `each(item)` for the non-empty, trimmed members of a comma-separated list; a quoted
+// string may hold commas (and, escaped, quotes).
 template <class Each>
-void for_each_directive(std::string_view text, Each each) {
+void for_each_item(std::string_view text, Each each) {
   std::size_t i = 0;
   while (i < text.size()) {
     std::size_t start = i;
@@ -41,12 +41,19 @@ void for_each_directive(std::string_view text, Each each) {
     }
     auto item = trim(text.substr(start, i - start));
     ++i;
-    if (item.empty()) continue;
+    if (!item.empty()) each(item);
+  }
+}
+
+// Calls `each(name, value, has_value)` for the `name[=value]` directives of `text`.
+template <class Each>
+void for_each_directive(std::string_view text, Each each) {
+  for_each_item(text, [&](std::string_view item) {
     auto eq = item.find('=');
     auto name = trim(item.substr(0, eq));
     auto value = eq == std::string_view::npos ? std::string_view() : trim(item.substr(eq + 1));
     each(name, value, eq != std::string_view::npos);
-  }
+  });
 }
 
 std::string_view opaque_tag(std::string_view tag) {
@@ -93,21 +100,12 @@ std::vector<std::string> parse_vary(std::string_view value) {
 bool none_match_hits(std::string_view if_none_match, std::string_view etag) {
   if (etag.empty()) return false;
   auto stored = opaque_tag(etag);
-  // Split at commas outside quotes only: an entity tag may hold '=' (base64) or ','.
-  std::size_t i = 0;
-  while (i < if_none_match.size()) {
-    std::size_t start = i;
-    bool quoted = false;
-    while (i < if_none_match.size() && (quoted || if_none_match[i] != ',')) {
-      if (if_none_match[i] == '"') quoted = !quoted;
-      ++i;
-    }
-    auto item = trim(if_none_match.substr(start, i - start));
-    ++i;
-    if (item.empty()) continue;
-    if (item == "*" || opaque_tag(item) == stored) return true;
-  }
-  return false;
+  // Whole items: an entity tag may hold '=' (base64), which is no directive here.
+  bool hit = false;
+  for_each_item(if_none_match, [&](std::string_view item) {
+    hit = hit || item == "*" || opaque_tag(item) == stored;
+  });
+  return hit;
 }
 
 std::optional<std::int64_t> parse_http_date(std::string_view s) {

@@ -11,15 +11,20 @@ FillLocks::Shard& FillLocks::shard_of(std::string_view key) {
 bool FillLocks::acquire_or_wait(std::string_view key, const std::shared_ptr<FillWaiter>& waiter) {
   auto& shard = shard_of(key);
   std::lock_guard lock(shard.mutex);
-  auto [it, inserted] = shard.fills.try_emplace(std::string(key));
-  if (!inserted) it->second.waiters.push_back(waiter);
-  return inserted;
+  if (auto it = shard.fills.find(key); it != shard.fills.end()) {
+    it->second.waiters.push_back(waiter);
+    return false;
+  }
+  shard.fills.emplace(std::string(key), Fill{});
+  return true;
 }
 
 bool FillLocks::try_acquire(std::string_view key) {
   auto& shard = shard_of(key);
   std::lock_guard lock(shard.mutex);
-  return shard.fills.try_emplace(std::string(key)).second;
+  if (shard.fills.find(key) != shard.fills.end()) return false;
+  shard.fills.emplace(std::string(key), Fill{});
+  return true;
 }
 
 void FillLocks::release(std::string_view key, FillOutcome outcome,
@@ -28,7 +33,7 @@ void FillLocks::release(std::string_view key, FillOutcome outcome,
   {
     auto& shard = shard_of(key);
     std::lock_guard lock(shard.mutex);
-    auto it = shard.fills.find(std::string(key));
+    auto it = shard.fills.find(key);
     if (it == shard.fills.end()) return;
     waiters = std::move(it->second.waiters);
     shard.fills.erase(it);
@@ -43,15 +48,6 @@ void FillLocks::release(std::string_view key, FillOutcome outcome,
       waiter->timer.cancel();
     });
   }
-}
-
-std::size_t FillLocks::held() const {
-  std::size_t n = 0;
-  for (const auto& shard : shards_) {
-    std::lock_guard lock(shard.mutex);
-    n += shard.fills.size();
-  }
-  return n;
 }
 
 }  // namespace portico::filters::cache

@@ -42,15 +42,21 @@ class FillLocks {
   void release(std::string_view key, FillOutcome outcome,
                std::shared_ptr<const CachedAnswer> answer = nullptr,
                std::string_view answer_key = {});
-  std::size_t held() const;
 
  private:
   struct Fill {
     std::vector<std::shared_ptr<FillWaiter>> waiters;
   };
+  // Looked up by string_view: a release or a wait makes no copy of the key.
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view key) const {
+      return std::hash<std::string_view>{}(key);
+    }
+  };
   struct Shard {
     mutable std::mutex mutex;
-    std::unordered_map<std::string, Fill> fills;
+    std::unordered_map<std::string, Fill, KeyHash, std::equal_to<>> fills;
   };
   Shard& shard_of(std::string_view key);
   static constexpr std::size_t kShards = 16;

@@ -34,7 +34,6 @@ class MemoryCacheStore {
 
   std::uint64_t bytes() const;
   std::size_t entries() const;
-  std::uint64_t max_bytes() const { return max_bytes_; }
 
  private:
   struct Item {

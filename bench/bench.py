@@ -27,6 +27,11 @@ plain row's shape, and is compared with the plain `portico` row of the same run:
                       Accept-Encoding; issue 10: portico+gzip >= 1x nginx+gzip per CPU-s)
   portico+cache-hit-10k, portico+cache-gzip-hit  cached hits of /json10k, plain and gzip-compressed
                       (the entry holds the compressed answer)
+  portico+aggregate   a three-call aggregate over the backend's small JSON answers (issue 11:
+                      3x its req/s and req/CPU-s >= 0.9x the plain row's: fan-out costs no more
+                      than the calls it makes)
+  gin-dashboard       the seed's own gin "user dashboard" handler (bench/gin_dashboard, built with
+                      Debian's golang-go and golang-github-gin-gonic-gin-dev) on the same answers
   portico@REV         with --baseline REV (or BENCH_BASELINE): git revision REV built in the
                       worktree /tmp/portico-baseline-REV, the same config as `portico`
 Rows of other kinds, compared with their own peer:
@@ -116,6 +121,52 @@ ORDER_SCHEMA = """{
 """
 
 
+# The aggregate rows (issue 11): a dashboard of three calls to small JSON answers the backend
+# serves itself, through Portico's `aggregate` and through the seed's gin handler.
+AGG_PATH = "/dashboard/1"
+AGG_ANSWERS = {"/agg/users/1": '{"id":1,"name":"ann"}',
+               "/agg/orders": '[{"id":1,"user_id":1},{"id":2,"user_id":1}]',
+               "/agg/profiles/1": '{"bio":"hi"}'}
+AGG_ACTION = """    aggregate:
+      calls:
+        user: {upstream: backend, path: /agg/users/1}
+        orders: {upstream: backend, path: "/agg/orders?user_id=1"}
+        profile: {upstream: backend, path: /agg/profiles/1}
+"""
+AGG_EXPECT = ('{"user":%s,"orders":%s,"profile":%s}' % tuple(AGG_ANSWERS.values())).encode()
+# Upstream calls one request of the row makes: its figures are scaled by this against a row
+# making one (the aggregate's req/s x 3 against the plain proxy's).
+CALLS_PER_REQUEST = {"portico+aggregate": 3, "gin-dashboard": 3}
+GIN_SOURCE = Path(__file__).resolve().parent / "gin_dashboard" / "main.go"
+
+
+def calls_factor(peer, other):
+    return CALLS_PER_REQUEST.get(peer, 1) / CALLS_PER_REQUEST.get(other, 1)
+
+
+def build_gin_dashboard():
+    """bench/gin_dashboard built with Debian's Go and gin (GOPATH mode, /usr/share/gocode), kept
+    in /tmp by the source's hash; RuntimeError when Go or gin is missing."""
+    digest = hashlib.sha256(GIN_SOURCE.read_bytes()).hexdigest()[:12]
+    out = Path("/tmp/portico-gin-dashboard-%s" % digest)
+    if out.exists():
+        return out
+    if not shutil.which("go") or not Path("/usr/share/gocode/src/github.com/gin-gonic/gin").is_dir():
+        raise RuntimeError("Go or gin is missing (scripts/install-deps.sh --bench installs golang-go "
+                           "and golang-github-gin-gonic-gin-dev)")
+    work = Path(tempfile.mkdtemp(prefix="gin-dashboard-"))
+    (work / "src" / "dashboard").mkdir(parents=True)
+    shutil.copy(GIN_SOURCE, work / "src" / "dashboard" / "main.go")
+    env = dict(os.environ, GO111MODULE="off", GOPATH="%s:/usr/share/gocode" % work,
+               GOCACHE=str(work / "cache"), GOFLAGS="")
+    p = subprocess.run(["go", "build", "-o", str(out), "dashboard"], cwd=work, env=env,
+                       capture_output=True, text=True, timeout=600)
+    shutil.rmtree(work, ignore_errors=True)
+    if p.returncode != 0:
+        raise RuntimeError("go build of bench/gin_dashboard failed: %s" % p.stderr[-500:])
+    return out
+
+
 def order_body():
     items = []
     k = 0
@@ -146,8 +197,10 @@ CACHE_PEERS = ("portico+cache-hit", "portico+cache-hit-10k", "portico+cache-gzip
 # Rows with a bar against a peer of their own (not the plain proxy): peer -> [(other, minimum
 # ratio, the figures the bar is on)], and rows only reported against one: peer -> [other].
 PEER_TARGETS = {"portico+cache-hit": [("portico", 2.0, ("rps", "req_per_cpu_s"))],
+                "portico+aggregate": [("portico", 0.9, ("rps", "req_per_cpu_s"))],
                 "portico+gzip": [("nginx+gzip", 1.0, ("req_per_cpu_s",))]}
-PEER_REPORTS = {"portico+cache-hit": ["portico+respond"], "portico+br": ["nginx+gzip", "portico+gzip"],
+PEER_REPORTS = {"portico+cache-hit": ["portico+respond"], "portico+aggregate": ["gin-dashboard"],
+                "gin-dashboard": ["portico"], "portico+br": ["nginx+gzip", "portico+gzip"],
                 "portico+zstd": ["nginx+gzip", "portico+gzip"], "portico+gzip": ["portico+json10k"],
                 "portico+cache-gzip-hit": ["portico+cache-hit-10k", "portico+gzip"],
                 "portico+cache-hit-10k": ["portico+json10k"], "nginx+gzip": ["nginx+json10k"]}
@@ -320,8 +373,10 @@ def start_backend(tmp):
     ssl_certificate_key %s;
     location / { return 200 "ok\\n"; }
     location = %s { default_type application/json; alias %s; }
+%s
   }""" % ("\n".join("    listen 127.0.0.1:%d;" % p for p in ports), tls_port, cert, key, JSON10K_PATH,
-         json_file)
+         json_file, "\n".join("    location = %s { default_type application/json; return 200 '%s'; }"
+                              % item for item in AGG_ANSWERS.items()))
     backend = start_nginx("backend", tmp, ports[0], body)
     for p in ports[1:] + [tls_port]:
         wait_port(p)
@@ -1056,12 +1111,14 @@ def ratio_of_medians(results, peer, other, key, conns):
     return med([r[key] for r in mine]) / med([r[key] for r in theirs])
 
 
-def comparison(results, peer, other, conns, keys=("rps", "req_per_cpu_s")):
-    """'req/s 2.10×, req/CPU-s 2.31× [req/s 2.0/2.2/2.1; req/CPU-s ...]' of `peer` against `other`."""
+def comparison(results, peer, other, conns, keys=("rps", "req_per_cpu_s"), factor=1):
+    """'req/s 2.10×, req/CPU-s 2.31× [req/s 2.0/2.2/2.1; req/CPU-s ...]' of `peer` against `other`
+    (its figures multiplied by `factor`)."""
     names = {"rps": "req/s", "req_per_cpu_s": "req/CPU-s"}
     return "%s [%s]" % (
-        ", ".join("%s %s" % (names[k], ratio_text(ratio_of_medians(results, peer, other, k, conns))) for k in keys),
-        "; ".join("%s %s" % (names[k], "/".join("%.2f" % v for v in per_round(results, peer, other, conns, k)))
+        ", ".join("%s %s" % (names[k], ratio_text(factor * ratio_of_medians(results, peer, other, k, conns)))
+                  for k in keys),
+        "; ".join("%s %s" % (names[k], "/".join("%.2f" % (factor * v) for v in per_round(results, peer, other, conns, k)))
                   for k in keys))
 
 
@@ -1080,18 +1137,21 @@ def peer_comparisons(results, peers, conns, aborted=None, dead=None):
                 lines.append("- %s against %s (≥ %.2f× %s): no result — %s" % (
                     peer, other, target, " and ".join(names[k] for k in keys), why))
                 continue
+            f = calls_factor(peer, other)
             verdict = ", ".join("%s %s %s" % (names[k], ratio_text(v), "met" if v == v and v >= target else "NOT met")
-                                for k in keys for v in [ratio_of_medians(results, peer, other, k, conns)])
-            lines.append("- %s against %s (≥ %.2f× %s): %s [%s]" % (
-                peer, other, target, " and ".join(names[k] for k in keys), verdict,
-                "; ".join("%s %s" % (names[k], "/".join("%.2f" % v for v in per_round(results, peer, other, conns, k)))
-                          for k in keys)))
+                                for k in keys for v in [f * ratio_of_medians(results, peer, other, k, conns)])
+            lines.append("- %s%s against %s (≥ %.2f× %s): %s [%s]" % (
+                peer, " × %g calls" % f if f != 1 else "", other, target, " and ".join(names[k] for k in keys),
+                verdict, "; ".join("%s %s" % (names[k], "/".join("%.2f" % (f * v) for v in per_round(
+                    results, peer, other, conns, k))) for k in keys)))
         lines.append("")
     reports = [(p, o) for p in peers if p in PEER_REPORTS for o in PEER_REPORTS[p]
                if results.get((p, conns)) and results.get((o, conns))]
     if reports:
         lines += ["Reported against other peers (no bar; ratio of medians, per round in brackets):", ""]
-        lines += ["- %s against %s: %s" % (p, o, comparison(results, p, o, conns)) for p, o in reports]
+        lines += ["- %s%s against %s: %s" % (p, " × %g calls" % calls_factor(p, o) if calls_factor(p, o) != 1 else "",
+                                             o, comparison(results, p, o, conns, factor=calls_factor(p, o)))
+                  for p, o in reports]
         lines.append("")
     hits = [p for p in peers if p in CACHE_PEERS and results.get((p, conns))]
     if hits:
@@ -1167,6 +1227,14 @@ def write_report(path, args, results, idle, notes, peers, dead=None, aborted=Non
               "`portico+cache-gzip-hit`: `compress: true` (gzip, level 5) and the same cache, wrk sends "
               "`Accept-Encoding: gzip`: the entry holds the compressed answer, so each HIT is served "
               "pre-compressed (checked as for portico+cache-hit, and decoded as for portico+gzip).",
+              "  - `portico+aggregate` (issue 11): the route is `aggregate:` of three calls (`user`, `orders`, "
+              "`profile`) to small JSON answers the backend makes itself (`location = /agg/... { return 200 '...'; }`); "
+              "wrk requests %s, and the check wants the merged object. Bar: 3 × its req/s and req/CPU-s ≥ 0.9× "
+              "the plain `portico` row's (each of its requests makes three upstream calls, each plain request "
+              "one). `gin-dashboard`: the seed's gin handler (bench/gin_dashboard/main.go: three goroutines, a "
+              "mutex, a WaitGroup; Go 1.19 and gin 1.8 from Debian, `GOMAXPROCS=1`, release mode without the "
+              "logger, the default transport keeping 256 idle connections per host) on the same answers, "
+              "reported against `portico+aggregate`." % AGG_PATH,
               "  - Before each timed run of a row its request is sent once and must answer 200 with the "
               "backend's body; for the JWT rows the same request must answer 401 without the token and "
               "with a forged signature. A row that fails is aborted (listed below) and `make bench` fails.",
@@ -1453,7 +1521,7 @@ DEFAULT_PEERS = ["direct", "nginx", "haproxy", "portico", "portico+log", "portic
                  "nginx+tls-listener", "portico+tls-listener", "nginx+tls-handshake", "portico+tls-handshake",
                  "ws-direct", "portico+ws", "portico+respond", "portico+cache-hit", "nginx+json10k",
                  "portico+json10k", "portico+cache-hit-10k", "nginx+gzip", "portico+gzip", "portico+br",
-                 "portico+zstd", "portico+cache-gzip-hit"]
+                 "portico+zstd", "portico+cache-gzip-hit", "portico+aggregate", "gin-dashboard"]
 # Rows compared with a peer of their own kind rather than with plain nginx.
 PAIRS = {"portico+tls-upstream": "nginx+tls-upstream", "portico+tls-listener": "nginx+tls-listener",
          "portico+validate": "portico+post"}
@@ -1632,6 +1700,19 @@ def main():
             p.cache_hit = True
             return p
 
+        def portico_aggregate():
+            p = start_portico(tmp, backend.port, binary, name="portico-aggregate", action=AGG_ACTION)
+            p.path, p.expect = AGG_PATH, AGG_EXPECT
+            return p
+
+        def gin_dashboard():
+            port = free_port()
+            p = Proc("gin-dashboard", [str(build_gin_dashboard()), "-listen", "127.0.0.1:%d" % port,
+                                       "-backend", "http://127.0.0.1:%d" % backend.port],
+                     port, tmp, env=dict(os.environ, GOMAXPROCS="1"))
+            p.path, p.expect = AGG_PATH, AGG_EXPECT
+            return p
+
         def portico_ws():
             p = start_portico(tmp, ws_backend().port, binary, name="portico-ws")
             p.backend = ws_backend()
@@ -1680,6 +1761,8 @@ def main():
             "portico+br": lambda: portico_compress("portico-br", "br"),
             "portico+zstd": lambda: portico_compress("portico-zstd", "zstd"),
             "portico+cache-gzip-hit": lambda: portico_compress("portico-cache-gzip-hit", "gzip", 5, cache=True),
+            "portico+aggregate": portico_aggregate,
+            "gin-dashboard": gin_dashboard,
         }
         if baseline_peer:
             starters[baseline_peer] = lambda: start_portico(

@@ -16,7 +16,7 @@ test_packages=(
   redis-server redis-tools python3-brotli python3-zstandard
 )
 bench_packages=(
-  nginx-light wrk haproxy nghttp2-client
+  nginx-light wrk haproxy nghttp2-client golang-go golang-github-gin-gonic-gin-dev
 )
 
 want=("${build_packages[@]}" "${test_packages[@]}")

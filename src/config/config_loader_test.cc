@@ -359,6 +359,53 @@ routes:
   EXPECT_EQ(result.errors.size(), 3u) << describe(result);
 }
 
+TEST(ConfigLoader, AggregateDependenciesAreCheckedAtTheirLines) {
+  auto result = load(with_upstream(R"(
+routes:
+  - match: {path: "/d/{id}"}
+    aggregate:
+      calls:
+        a: {upstream: users, path: "/a/{b.id}", depends_on: [b]}
+        b: {upstream: users, path: "/b/{c.id}", depends_on: [c]}
+        c: {upstream: users, path: "/c", depends_on: [a]}
+  - match: {path: "/e/{id}"}
+    aggregate:
+      calls:
+        user: {upstream: users, path: "/u/{id}", depends_on: [usr, user]}
+        orders: {upstream: users, path: "/o?user={user.id}&{query}", fields: [id, total]}
+)"));
+  auto cycle = error_at(result, "routes[0].aggregate.calls.a.depends_on");
+  EXPECT_THAT(cycle.message, HasSubstr("depends_on makes a cycle: a -> b -> c -> a"));
+  EXPECT_EQ(cycle.mark.line, 10);  // call a's line, below the three of the upstream
+  EXPECT_THAT(error_at(result, "routes[1].aggregate.calls.user.depends_on[0]").message,
+              HasSubstr("undefined call \"usr\"; did you mean \"user\"?"));
+  EXPECT_THAT(error_at(result, "routes[1].aggregate.calls.user.depends_on[1]").message,
+              HasSubstr("a call cannot depend on itself"));
+  EXPECT_THAT(error_at(result, "routes[1].aggregate.calls.orders.path").message,
+              HasSubstr("{user.id} takes a field of call \"user\", so this call needs "
+                        "depends_on: [user]"));
+  EXPECT_EQ(result.errors.size(), 4u) << describe(result);
+}
+
+TEST(ConfigLoader, AggregateCallsReadDependenciesFieldsAndTheQuery) {
+  auto result = load(with_upstream(R"(
+routes:
+  - match: {path: "/d/{id}"}
+    aggregate:
+      timeout: 2s
+      calls:
+        user: {upstream: users, path: "/users/{id}"}
+        orders: {upstream: users, path: "/orders?user_id={user.id}&{query}", depends_on: user}
+        profile: {upstream: users, path: "/p/{id}", optional: true, fields: [bio, avatar]}
+)"));
+  ASSERT_TRUE(result.ok()) << describe(result);
+  const auto& calls = result.config->routes[0].aggregate->calls;
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_THAT(calls[1].depends_on, ElementsAre("user"));
+  EXPECT_THAT(calls[2].fields, ElementsAre("bio", "avatar"));
+  EXPECT_TRUE(calls[2].optional);
+}
+
 TEST(ConfigLoader, DuplicateRouteNamesAreErrors) {
   auto result = load(with_upstream(R"(
 routes:
@@ -519,12 +566,13 @@ TEST(ConfigLoader, ExampleConfigLoadsWithWarningsForUnbuiltSections) {
 
   std::string warnings;
   for (const auto& warning : result.warnings) warnings += warning + "\n";
-  for (auto feature : {"aggregate:", "grpc:", "protocol grpc:"}) {
+  for (auto feature : {"grpc:", "protocol grpc:"}) {
     EXPECT_THAT(warnings, HasSubstr(feature)) << warnings;
   }
   // Built features are not warned about.
-  for (auto feature : {"auth:", "cors:", "rate_limits:", "retries:", "circuit_breaker:",
-                       "health_check:", "balance least_connections:", "cache:", "compress:"}) {
+  for (auto feature :
+       {"aggregate:", "auth:", "cors:", "rate_limits:", "retries:", "circuit_breaker:",
+        "health_check:", "balance least_connections:", "cache:", "compress:"}) {
     EXPECT_THAT(warnings, Not(HasSubstr(feature))) << warnings;
   }
 }

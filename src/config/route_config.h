@@ -83,17 +83,33 @@ constexpr auto notes_of(const RouteCacheConfig*) {
 struct AggregateCall {
   std::string name;
   std::string upstream;
-  std::string path;  // may use {param}, {jwt.CLAIM}, {consumer}
+  // May use {param}, {rest}, {jwt.CLAIM}, {consumer}, {client_cert.subject}, {query} (the
+  // client's query string) and {call.field.sub} (a field of a call named in depends_on).
+  std::string path;
   bool optional = false;
+  std::vector<std::string> depends_on;  // calls that answer before this one starts
+  std::vector<std::string> fields;      // top-level members kept; empty: all
 };
-BOOST_DESCRIBE_STRUCT(AggregateCall, (), (name, upstream, path, optional))
+BOOST_DESCRIBE_STRUCT(AggregateCall, (), (name, upstream, path, optional, depends_on, fields))
 constexpr auto notes_of(const AggregateCall*) {
-  return std::to_array<Note>({{.member = "name", .where = Where::Neither},
-                              {.member = "upstream", .required = true},
-                              {.member = "path", .required = true, .schema = kPathSchema}});
+  return std::to_array<Note>(
+      {{.member = "name", .where = Where::Neither},
+       {.member = "upstream", .required = true},
+       {.member = "path", .required = true, .schema = kPathSchema},
+       {.member = "optional",
+        .description = "A failure of this call gives null and X-Aggregate-Complete: false "
+                       "instead of failing the answer."},
+       {.member = "depends_on",
+        .empty = Empty::Omitted,
+        .description = "Calls that must answer first; {call.field} takes a field of their JSON.",
+        .schema = kStringListSchema},
+       {.member = "fields",
+        .empty = Empty::Omitted,
+        .description = "Keep only these top-level members of the answer.",
+        .schema = kStringListSchema}});
 }
 
-// `aggregate:` on a route; built by the aggregation issue.
+// `aggregate:` on a route (actions/aggregate).
 struct AggregateConfig {
   std::optional<Duration> timeout;
   std::vector<AggregateCall> calls;  // in the order written
@@ -163,8 +179,8 @@ struct RouteConfig {
   WebSocketConfig websocket;
 
   // The route's filters and actions beyond proxying. Those this build lacks are still parsed
-  // and kept so validation and reload see them: aggregate and grpc make the route answer 501
-  // (the route compiler, proxy/runtime.cc); cache is warned about.
+  // and kept so validation and reload see them: grpc makes the route answer 501 (the route
+  // compiler, proxy/runtime.cc).
   std::vector<std::string> auth;  // provider names; ["none"] = explicitly none
   std::vector<std::string> require_roles;
   std::vector<std::string> require_scopes;

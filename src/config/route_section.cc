@@ -3,6 +3,7 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 
 #include "config/sections.h"
@@ -66,13 +67,23 @@ std::optional<std::vector<std::string>> parse_path_template(std::string_view pat
 }
 
 // Empty when every {name} in `text` is one the route can fill.
-std::string placeholder_problem(std::string_view text, const std::vector<std::string>& params) {
+// `more` may accept further names: it returns nullopt for a name it does not claim, an empty
+// string for one it accepts, or what is wrong with it.
+using MorePlaceholders = std::function<std::optional<std::string>(std::string_view)>;
+
+std::string placeholder_problem(std::string_view text, const std::vector<std::string>& params,
+                                const MorePlaceholders& more = {}) {
   std::size_t at = 0;
   while ((at = text.find_first_of("{}", at)) != std::string_view::npos) {
     if (text[at] == '}') return "unmatched }";
     auto close = text.find('}', at);
     if (close == std::string_view::npos) return "unclosed {";
     std::string_view name = text.substr(at + 1, close - at - 1);
+    if (auto claimed = more ? more(name) : std::nullopt) {
+      if (!claimed->empty()) return *claimed;
+      at = close + 1;
+      continue;
+    }
     bool known = std::find(params.begin(), params.end(), name) != params.end() ||
                  name == "consumer" || name == "client_cert.subject" ||
                  (name.size() > 4 && name.substr(0, 4) == "jwt.");
@@ -226,6 +237,61 @@ std::optional<RespondConfig> read_respond(YamlReader& r, const std::optional<Fie
   return out;
 }
 
+// What an aggregate call's path may use beyond a rewrite's placeholders: {query}, and
+// {call.field.sub} for a call it depends on.
+MorePlaceholders aggregate_placeholders(const std::vector<std::string>& depends_on,
+                                        const std::vector<std::string_view>& calls) {
+  return [&](std::string_view name) -> std::optional<std::string> {
+    if (name == "query") return std::string();
+    auto dot = name.find('.');
+    if (dot == std::string_view::npos) return std::nullopt;
+    auto call = name.substr(0, dot);
+    if (call == "jwt" || call == "client_cert") return std::nullopt;
+    auto field = name.substr(dot + 1);
+    if (field.empty() || field.front() == '.' || field.back() == '.' ||
+        field.find("..") != std::string_view::npos)
+      return "{" + std::string(name) + "} names an empty field";
+    if (std::find(depends_on.begin(), depends_on.end(), call) != depends_on.end())
+      return std::string();
+    if (std::find(calls.begin(), calls.end(), call) == calls.end())
+      return "{" + std::string(name) + "}: there is no call " + quoted(call);
+    return "{" + std::string(name) + "} takes a field of call " + quoted(call) +
+           ", so this call needs depends_on: [" + std::string(call) + "]";
+  };
+}
+
+// The first cycle through depends_on, as "a -> b -> a"; empty when there is none.
+std::string dependency_cycle(const std::vector<AggregateCall>& calls, std::size_t& first) {
+  std::map<std::string_view, std::size_t> index;
+  for (std::size_t i = 0; i < calls.size(); ++i) index[calls[i].name] = i;
+  enum Mark { Unseen, OnPath, Done };
+  std::vector<Mark> marks(calls.size(), Unseen);
+  std::vector<std::size_t> path;
+  std::function<bool(std::size_t)> visit = [&](std::size_t i) {
+    if (marks[i] == Done) return false;
+    if (marks[i] == OnPath) {
+      path.erase(path.begin(), std::find(path.begin(), path.end(), i));
+      path.push_back(i);
+      return true;
+    }
+    marks[i] = OnPath;
+    path.push_back(i);
+    for (const auto& dependency : calls[i].depends_on)
+      if (auto it = index.find(dependency); it != index.end() && visit(it->second)) return true;
+    path.pop_back();
+    marks[i] = Done;
+    return false;
+  };
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    if (!visit(i)) continue;
+    std::string text;
+    for (auto at : path) text += (text.empty() ? "" : " -> ") + calls[at].name;
+    first = path.front();
+    return text;
+  }
+  return {};
+}
+
 std::optional<AggregateConfig> read_aggregate(YamlReader& r, const std::optional<Field>& field,
                                               const Config& config,
                                               const std::vector<std::string>& params) {
@@ -238,24 +304,50 @@ std::optional<AggregateConfig> read_aggregate(YamlReader& r, const std::optional
     r.error(f->self(), "missing key \"calls\" (name: {upstream, path})");
   else if (calls && calls->empty())
     r.error(*f->get("calls"), "expected at least one call");
-  for (const auto& entry : calls.value_or(std::vector<Entry>{})) {
+  const auto entries = calls.value_or(std::vector<Entry>{});
+  std::vector<std::string_view> names;
+  for (const auto& entry : entries) names.push_back(entry.key);
+  std::vector<std::optional<Field>> depends_fields;
+  for (const auto& entry : entries) {
     auto call = r.mapping(entry.value, yaml_keys<AggregateCall>());
     if (!call) continue;
     AggregateCall item;
     item.name = entry.key;
     r.require(*call, required_keys<AggregateCall>());
     assign(read_upstream_name(r, call->get("upstream"), config), item.upstream);
+    assign(r.boolean(call->get("optional")), item.optional);
+    if (auto items = r.list(call->get("depends_on"), true)) {
+      for (const auto& dependency : *items) {
+        auto name = r.non_empty(dependency);
+        if (!name) continue;
+        if (*name == item.name)
+          r.error(dependency, "a call cannot depend on itself");
+        else if (std::find(names.begin(), names.end(), *name) == names.end())
+          r.error(dependency, undefined("call", *name, names));
+        else if (std::find(item.depends_on.begin(), item.depends_on.end(), *name) ==
+                 item.depends_on.end())
+          item.depends_on.push_back(*name);
+      }
+    }
     if (auto path = r.non_empty(call->get("path"))) {
       std::string problem =
-          path->front() == '/' ? placeholder_problem(*path, params) : "a path starts with /";
+          path->front() == '/'
+              ? placeholder_problem(*path, params, aggregate_placeholders(item.depends_on, names))
+              : "a path starts with /";
       if (problem.empty())
         item.path = *path;
       else
         r.error(*call->get("path"), "invalid call path " + quoted(*path) + ": " + problem);
     }
-    assign(r.boolean(call->get("optional")), item.optional);
+    assign(r.strings(call->get("fields")), item.fields);
+    for (const auto& kept : item.fields)
+      if (kept.empty()) r.error(*call->get("fields"), "expected member names, got an empty one");
+    depends_fields.push_back(call->get("depends_on"));
     out.calls.push_back(std::move(item));
   }
+  std::size_t first = 0;
+  if (auto cycle = dependency_cycle(out.calls, first); !cycle.empty() && depends_fields[first])
+    r.error(*depends_fields[first], "depends_on makes a cycle: " + cycle);
   return out;
 }
 
@@ -325,7 +417,6 @@ Field read_route(YamlReader& r, const Field& field, Config& config, RouteConfig&
   route.respond = read_respond(r, f->get("respond"));
   route.aggregate = read_aggregate(r, f->get("aggregate"), config, params);
   route.grpc = read_grpc(r, f->get("grpc"), config);
-  if (route.aggregate) r.not_built("aggregate", f->get("aggregate")->path);
   if (route.grpc) r.not_built("grpc", f->get("grpc")->path);
 
   if (auto strip = r.non_empty(f->get("strip_prefix"))) {

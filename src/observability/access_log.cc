@@ -220,6 +220,10 @@ void format_access_log_line(std::string& out, const AccessLogEntry& entry) {
   append_optional(out, "cache", entry.cache);
   out += ",\"retries\":";
   append_number(out, entry.retries);
+  if (entry.calls > 0) {
+    out += ",\"calls\":";
+    append_number(out, entry.calls);
+  }
   append_optional(out, "error", entry.error);
   out += "}\n";
 }

@@ -33,6 +33,7 @@ struct AccessLogEntry {
   std::string_view consumer;
   std::string_view cache;
   int retries = 0;
+  int calls = 0;           // an aggregate's upstream calls; written only when there were some
   std::string_view error;  // why the gateway answered itself, empty otherwise
 };
 

@@ -13,23 +13,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-// No body: the copy is of a GET or HEAD.
-class NoBody final : public RequestBody {
- public:
-  BodyStatus take_buffered() override { return BodyStatus::Ok; }
-  asio::awaitable<BodyStatus> read(bool) override { co_return BodyStatus::Ok; }
-  const core::BodyPieces& pieces() const override { return pieces_; }
-  bool complete() const override { return true; }
-  bool has_room() const override { return true; }
-  bool chunked() const override { return false; }
-  std::optional<std::uint64_t> length() const override { return 0; }
-  bool expects_continue() const override { return false; }
-  asio::awaitable<bool> send_continue() override { co_return true; }
-
- private:
-  core::BodyPieces pieces_;
-};
-
 // Where the answer goes: through the route's response filters, and no further.
 class FiltersOnlyWriter final : public ResponseWriter {
  public:
@@ -64,7 +47,7 @@ struct BackgroundRequest {
   std::string client_cert_subject;
   core::RequestHead head;
   routing::MatchResult match;
-  NoBody body;
+  EmptyBody body;  // the copy is of a GET or HEAD
   RequestContext ctx;
   std::unique_ptr<FiltersOnlyWriter> writer;
 };

@@ -33,4 +33,22 @@ class RequestBody {
   virtual boost::asio::awaitable<bool> send_continue() = 0;
 };
 
+// No body at all: the requests the gateway makes itself (a background refresh, an aggregate's
+// calls).
+class EmptyBody final : public RequestBody {
+ public:
+  BodyStatus take_buffered() override { return BodyStatus::Ok; }
+  boost::asio::awaitable<BodyStatus> read(bool) override { co_return BodyStatus::Ok; }
+  const core::BodyPieces& pieces() const override { return pieces_; }
+  bool complete() const override { return true; }
+  bool has_room() const override { return true; }
+  bool chunked() const override { return false; }
+  std::optional<std::uint64_t> length() const override { return 0; }
+  bool expects_continue() const override { return false; }
+  boost::asio::awaitable<bool> send_continue() override { co_return true; }
+
+ private:
+  core::BodyPieces pieces_;
+};
+
 }  // namespace portico::proxy

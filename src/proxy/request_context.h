@@ -171,6 +171,7 @@ struct ExchangeRecord {
   std::string_view target;    // "host:port"
   double upstream_ms = -1;
   int retries = 0;
+  int calls = 0;  // an aggregate's calls
   void clear() { *this = {}; }
 };
 

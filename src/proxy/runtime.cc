@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include <boost/json/serialize.hpp>
+#include "actions/aggregate/aggregate_action.h"
 #include "actions/proxy/proxy_action.h"
 #include "actions/respond/respond_action.h"
 #include "config/config_json.h"
@@ -93,8 +94,46 @@ const filters::FilterChain* previous_filters(const CompileServices& services,
   return nullptr;
 }
 
+// An aggregate's calls, each a proxy action of its own toward the call's upstream.
+std::shared_ptr<Action> aggregate_action(const config::Config& config,
+                                         const config::RouteConfig& route,
+                                         const std::map<std::string, std::size_t>& upstream_index,
+                                         const std::vector<UpstreamRuntime>& upstreams) {
+  namespace aggregate = actions::aggregate;
+  const auto& calls = route.aggregate->calls;
+  auto index_of = [&](std::string_view name) -> std::optional<std::size_t> {
+    for (std::size_t i = 0; i < calls.size(); ++i)
+      if (calls[i].name == name) return i;
+    return std::nullopt;
+  };
+  aggregate::AggregatePlan plan;
+  plan.timeout = route.aggregate->timeout;
+  if (config.cache) plan.max_call_body = config.cache->max_object_size;
+  plan.response_headers = route.response_headers;
+  auto call_route = proxy_route(config, route);
+  call_route.strip_prefix.clear();
+  call_route.has_rewrite = false;
+  call_route.response_headers.clear();
+  call_route.websocket = false;
+  for (const auto& call : calls) {
+    auto upstream = upstream_index.find(call.upstream);
+    if (upstream == upstream_index.end())
+      throw std::runtime_error("route " + route.name + ": unknown upstream " + call.upstream);
+    aggregate::CallPlan compiled{.name = call.name,
+                                 .optional = call.optional,
+                                 .fields = call.fields,
+                                 .depends_on = {},
+                                 .path = aggregate::CallPath(call.path, index_of),
+                                 .proxy = std::make_unique<actions::proxy::ProxyAction>(
+                                     call_route, upstream->second, upstreams[upstream->second])};
+    for (const auto& name : call.depends_on)
+      if (auto i = index_of(name)) compiled.depends_on.push_back(*i);
+    plan.calls.push_back(std::move(compiled));
+  }
+  return std::make_shared<aggregate::AggregateAction>(std::move(plan));
+}
+
 std::string not_implemented_reason(const config::RouteConfig& route) {
-  if (route.aggregate) return "aggregate routes are not built yet";
   if (route.grpc) return "grpc transcoding is not built yet";
   return {};
 }
@@ -208,6 +247,8 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
     if (!not_built.empty()) {
       runtime->warnings.push_back("route " + route.name + ": " + not_built + "; it answers 501");
       compiled.action = std::make_shared<actions::respond::NotBuiltAction>(std::move(not_built));
+    } else if (route.aggregate) {
+      compiled.action = aggregate_action(*config, route, upstream_index, runtime->upstreams);
     } else if (route.respond) {
       compiled.action =
           std::make_shared<actions::respond::RespondAction>(*route.respond, route.response_headers);

@@ -367,6 +367,7 @@ void Session::log(const CompiledRoute* route) {
   entry.cache = ctx_.cache_result;
   entry.consumer = ctx_.identity.consumer;
   entry.retries = ctx_.exchange.retries;
+  entry.calls = ctx_.exchange.calls;
   log->append(entry);
 }
 

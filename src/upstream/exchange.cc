@@ -135,6 +135,13 @@ void Exchange::cancel() {
   if (connection_) connection_->socket.cancel(ignored);
 }
 
+void Exchange::abort() {
+  if (!connection_) return;
+  boost::system::error_code ignored;
+  connection_->socket.shutdown(tcp::socket::shutdown_both, ignored);
+  connection_->socket.close(ignored);
+}
+
 void Exchange::finish(bool reusable) {
   deadline_.disarm();  // it must never outlive the socket it guards
   if (connection_) {

@@ -107,6 +107,9 @@ class Exchange final : public net::ByteStream {
   boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> write(
       boost::asio::const_buffer bytes) override;
   void cancel() override;  // ends pending reads and writes (a drain, the end of a relay)
+  // Closes the connection now: what is pending fails, and so does every later read or write
+  // on it (an exchange nobody wants any more; unlike cancel(), nothing can slip past it).
+  void abort();
   std::string_view take_early_bytes() override;
   boost::asio::mutable_buffer scratch() override;
 

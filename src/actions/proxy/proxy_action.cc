@@ -35,6 +35,7 @@ struct ProxyAction::Scratch {
   std::uint64_t key_hash = 0;
   std::size_t index = 0;
   std::size_t avoid = upstream::no_target;
+  bool abandoned = false;  // abandon() was called
   bool replayable = false;
   bool may_retry = false;
   bool success = false;
@@ -109,6 +110,7 @@ Task<Outcome> ProxyAction::run(RequestContext& ctx, ResponseWriter& writer) cons
   auto& services = *ctx.services;
   auto& s = ctx.scratch.get<Scratch>();
   if (!s.exchange) s.exchange.emplace(services.io, services.deadlines, services.buffers);
+  s.abandoned = false;
   ctx.exchange.upstream = upstream.name;
   if (ctx.upgrade && !route_.websocket)
     co_return reply(ctx, 403, "WebSocket upgrades are not allowed on this route",
@@ -195,6 +197,7 @@ Task<Outcome> ProxyAction::run_attempts(RequestContext& ctx, ResponseWriter& wri
     s.client = BodyStatus::Ok;
     s.error = co_await attempt(ctx, s);
     state.target(s.index).end_request();
+    if (s.abandoned) s.client = BodyStatus::ClientGone;
     if (s.client == BodyStatus::ClientGone) break;
     if (!decide_retry(ctx, s)) break;
 
@@ -203,6 +206,10 @@ Task<Outcome> ProxyAction::run_attempts(RequestContext& ctx, ResponseWriter& wri
     exchange.finish(false);
     s.avoid = s.index;
     co_await sleep_for(services.io, upstream.retry->backoff(ctx.exchange.retries, services.prng));
+    if (s.abandoned) {
+      s.client = BodyStatus::ClientGone;
+      break;
+    }
   }
   const bool client_gone = s.client == BodyStatus::ClientGone;
   if (auto* breaker = state.breaker()) {
@@ -241,6 +248,13 @@ Task<Outcome> ProxyAction::run_attempts(RequestContext& ctx, ResponseWriter& wri
     co_return Outcome::Broken;  // the connection ends with the relay
   }
   co_return co_await relay_response(ctx, writer, s);
+}
+
+void ProxyAction::abandon(RequestContext& ctx) const {
+  auto& s = ctx.scratch.get<Scratch>();
+  s.abandoned = true;
+  s.client_tag = "abandoned";
+  if (s.exchange) s.exchange->abort();
 }
 
 bool ProxyAction::decide_retry(RequestContext& ctx, Scratch& s) const {
@@ -286,6 +300,7 @@ Task<ExchangeError> ProxyAction::attempt(RequestContext& ctx, Scratch& s) const 
   const bool idempotent = is_idempotent(method);
   for (int stale = 0;; ++stale) {
     auto error = co_await exchange.open(s.address, idempotent);
+    if (s.abandoned) exchange.abort();  // it may have been opened after abandon() ran
     if (error != ExchangeError::None) co_return error;
     // A pooled connection the upstream closed meanwhile is not a failure of the target:
     // the request goes again, once, on a fresh connection.
@@ -294,7 +309,7 @@ Task<ExchangeError> ProxyAction::attempt(RequestContext& ctx, Scratch& s) const 
     if (error == ExchangeError::None && s.client == BodyStatus::Ok)
       error = co_await exchange.read_head(ctx.response, method == "HEAD", s.request_timeout,
                                           may_be_stale && idempotent);
-    if (error != ExchangeError::Stale || s.client != BodyStatus::Ok) co_return error;
+    if (error != ExchangeError::Stale || s.client != BodyStatus::Ok || s.abandoned) co_return error;
   }
 }
 

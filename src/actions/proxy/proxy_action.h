@@ -48,6 +48,11 @@ class ProxyAction final : public portico::proxy::Action {
   std::string_view name() const override { return "proxy"; }
   boost::asio::awaitable<Outcome> run(RequestContext& ctx, ResponseWriter& writer) const override;
 
+  // Ends the request `ctx` is running now, as if its client had gone: its pending upstream
+  // read or write stops, its connection closes, nothing is retried and the attempt counts for
+  // nothing (an aggregate cancelling calls it no longer needs).
+  void abandon(RequestContext& ctx) const;
+
   // Per connection, reused request after request (RequestContext::scratch).
   struct Scratch;
 

@@ -1,0 +1,54 @@
+// Where an aggregate call's answer goes: kept whole in memory, up to a bound. A larger body
+// stops the call (write() returns false, so the proxy action closes that upstream connection)
+// and fails it; it never grows the process.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "proxy/response_writer.h"
+
+namespace portico::actions::aggregate {
+
+class CallWriter final : public portico::proxy::ResponseWriter {
+ public:
+  void reset(std::uint64_t limit) {
+    status_ = 0;
+    content_type_.clear();
+    body_.clear();
+    limit_ = limit;
+    too_large_ = false;
+  }
+  void start(core::ResponseHead& head) override {
+    status_ = head.status;
+    content_type_ = head.find("content-type");  // the head's views go with the exchange
+    if (head.content_length && *head.content_length > limit_) too_large_ = true;
+  }
+  boost::asio::awaitable<bool> write(const portico::proxy::BodyPieces& body, bool) override {
+    if (too_large_ || body_.size() + body.bytes > limit_) {
+      too_large_ = true;
+      co_return false;
+    }
+    for (auto piece : body.pieces) body_ += piece;
+    co_return true;
+  }
+  bool wants_body() const override { return !too_large_; }
+  boost::asio::awaitable<bool> switch_protocols(core::ResponseHead&, net::ByteStream&,
+                                                std::chrono::milliseconds) override {
+    co_return false;
+  }
+
+  int status() const { return status_; }
+  const std::string& content_type() const { return content_type_; }
+  const std::string& body() const { return body_; }
+  bool too_large() const { return too_large_; }
+
+ private:
+  int status_ = 0;
+  std::string content_type_;
+  std::string body_;
+  std::uint64_t limit_ = 0;
+  bool too_large_ = false;
+};
+
+}  // namespace portico::actions::aggregate

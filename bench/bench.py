@@ -483,7 +483,7 @@ def indent(text, by):
 
 def start_portico(tmp, backend_ports, binary, access_log=False, name="portico", upstream_extra="",
                   auth=None, scheme="http", listener_tls=False, top_extra="", route_extra="",
-                  action="    upstream: backend\n"):
+                  action="    upstream: backend\n", max_connections=UPSTREAM_POOL):
     """Portico, `workers: 1`, one route `/` to upstream `backend` (targets: `backend_ports`, a port
     or a list), with extra upstream keys (YAML) and optionally `auth`: (provider name, provider
     YAML flow mapping) that the route uses. With `listener_tls` the listener terminates TLS 1.3
@@ -513,7 +513,7 @@ upstreams:
   backend:
     targets: [%s]
     max_connections: %d
-""" % (admin, targets, UPSTREAM_POOL)
+""" % (admin, targets, max_connections)
     if upstream_extra:
         text += indent(upstream_extra, "    ") + "\n"
     if auth:
@@ -1228,13 +1228,15 @@ def write_report(path, args, results, idle, notes, peers, dead=None, aborted=Non
               "`Accept-Encoding: gzip`: the entry holds the compressed answer, so each HIT is served "
               "pre-compressed (checked as for portico+cache-hit, and decoded as for portico+gzip).",
               "  - `portico+aggregate` (issue 11): the route is `aggregate:` of three calls (`user`, `orders`, "
-              "`profile`) to small JSON answers the backend makes itself (`location = /agg/... { return 200 '...'; }`); "
+              "`profile`) to small JSON answers the backend makes itself (`location = /agg/... { return 200 '...'; }`), "
+              "upstream `max_connections: %d` (three per client connection at -c256, as three separately proxied "
+              "requests would use); "
               "wrk requests %s, and the check wants the merged object. Bar: 3 × its req/s and req/CPU-s ≥ 0.9× "
               "the plain `portico` row's (each of its requests makes three upstream calls, each plain request "
               "one). `gin-dashboard`: the seed's gin handler (bench/gin_dashboard/main.go: three goroutines, a "
               "mutex, a WaitGroup; Go 1.19 and gin 1.8 from Debian, `GOMAXPROCS=1`, release mode without the "
               "logger, the default transport keeping 256 idle connections per host) on the same answers, "
-              "reported against `portico+aggregate`." % AGG_PATH,
+              "reported against `portico+aggregate`." % (3 * UPSTREAM_POOL, AGG_PATH),
               "  - Before each timed run of a row its request is sent once and must answer 200 with the "
               "backend's body; for the JWT rows the same request must answer 401 without the token and "
               "with a forged signature. A row that fails is aborted (listed below) and `make bench` fails.",
@@ -1701,7 +1703,11 @@ def main():
             return p
 
         def portico_aggregate():
-            p = start_portico(tmp, backend.port, binary, name="portico-aggregate", action=AGG_ACTION)
+            # Three calls per request: the pool may hold three connections per client connection,
+            # as three separately proxied requests would (nginx opens what it needs; `keepalive`
+            # only bounds the idle ones).
+            p = start_portico(tmp, backend.port, binary, name="portico-aggregate", action=AGG_ACTION,
+                              max_connections=3 * UPSTREAM_POOL)
             p.path, p.expect = AGG_PATH, AGG_EXPECT
             return p
 

@@ -22,19 +22,19 @@ void ConnectionPool::keep_session_of(UpstreamConnection& connection) {
 void ConnectionPool::give_back(std::unique_ptr<UpstreamConnection> connection) {
   keep_session_of(*connection);
   connection->idle_since = Clock::now();
+  if (!waiters_.empty()) {
+    auto* waiter = waiters_.front();
+    waiters_.pop_front();
+    waiter->connection = std::move(connection);
+    waiter->timer->cancel();
+    return;
+  }
   idle_.push_back(std::move(connection));
-  wake_one();
 }
 
-void ConnectionPool::remove_waiter(boost::asio::steady_timer& timer) {
-  auto it = std::find(waiters_.begin(), waiters_.end(), &timer);
+void ConnectionPool::remove_waiter(Waiter& waiter) {
+  auto it = std::find(waiters_.begin(), waiters_.end(), &waiter);
   if (it != waiters_.end()) waiters_.erase(it);
-}
-
-void ConnectionPool::wake_one() {
-  if (waiters_.empty()) return;
-  waiters_.front()->cancel();
-  waiters_.pop_front();
 }
 
 void ConnectionPool::discard(std::unique_ptr<UpstreamConnection> connection) {
@@ -44,8 +44,16 @@ void ConnectionPool::discard(std::unique_ptr<UpstreamConnection> connection) {
   keep_session_of(*connection);
   boost::system::error_code ignored;
   connection->socket.close(ignored);
+  // Its place under the bound goes to the first waiter, unless a reload lowered the bound
+  // below what is open.
+  if (!waiters_.empty() && open_ <= max_connections_) {
+    auto* waiter = waiters_.front();
+    waiters_.pop_front();
+    waiter->slot = true;
+    waiter->timer->cancel();
+    return;
+  }
   if (open_ > 0) --open_;
-  wake_one();
 }
 
 void ConnectionPool::sweep(Clock::time_point now) {

@@ -38,10 +38,21 @@ class ConnectionPool {
   void set_idle_timeout(std::chrono::milliseconds timeout) { idle_timeout_ = timeout; }
   void set_max_connections(std::uint64_t max) { max_connections_ = max; }
 
-  // Requests waiting for a connection when the pool is at max_connections park a timer here;
-  // a connection coming back (or closing) cancels the first one, which wakes its request.
-  void add_waiter(boost::asio::steady_timer& timer) { waiters_.push_back(&timer); }
-  void remove_waiter(boost::asio::steady_timer& timer);
+  // A request waiting for a connection when the pool is at max_connections. What frees one
+  // goes to the first waiter, not back to the pool, so a request arriving meanwhile cannot
+  // take it and a waiter never wakes to nothing: a connection coming back is handed over in
+  // `connection`; one closing leaves its place under the bound to the waiter (`slot`: it may
+  // open a connection, already counted). Either cancels `timer`, which wakes the request.
+  struct Waiter {
+    explicit Waiter(boost::asio::steady_timer& wake) : timer(&wake) {}
+    boost::asio::steady_timer* timer;
+    std::unique_ptr<UpstreamConnection> connection;
+    bool slot = false;
+  };
+  void add_waiter(Waiter& waiter) { waiters_.push_back(&waiter); }
+  void remove_waiter(Waiter& waiter);  // when it stops waiting (its timer expired)
+  // The waiter's slot is used to open a connection now: opened() counts it again.
+  void use_slot() { --open_; }
   std::size_t idle_count() const { return idle_.size(); }
   // The TLS session new connections to this target offer to resume (null: none yet), as
   // nginx's proxy_ssl_session_reuse does: a connection the pool has to open again costs one
@@ -57,10 +68,9 @@ class ConnectionPool {
   std::uint64_t open_ = 0;  // idle + in use
   std::chrono::milliseconds idle_timeout_{std::chrono::seconds(60)};
   std::vector<std::unique_ptr<UpstreamConnection>> idle_;
-  std::deque<boost::asio::steady_timer*> waiters_;
+  std::deque<Waiter*> waiters_;
   std::shared_ptr<SSL_SESSION> tls_session_;
   void keep_session_of(UpstreamConnection& connection);
-  void wake_one();
 };
 
 }  // namespace portico::upstream

@@ -71,27 +71,52 @@ TEST_F(PoolTest, SkipsConnectionsClosedWhileIdle) {
   EXPECT_EQ(pool.open_count(), 0u);
 }
 
-TEST_F(PoolTest, ReturningAConnectionWakesAWaiter) {
+TEST_F(PoolTest, AConnectionComingBackIsHandedToTheFirstWaiter) {
   auto a = open_connection();
-  boost::asio::steady_timer waiter(io, 10s);
+  auto* a_raw = a.get();
+  boost::asio::steady_timer first_timer(io, 10s), second_timer(io, 10s);
+  ConnectionPool::Waiter first(first_timer), second(second_timer);
   bool woken = false;
-  waiter.async_wait(
+  first_timer.async_wait(
       [&](boost::system::error_code ec) { woken = ec == boost::asio::error::operation_aborted; });
-  pool.add_waiter(waiter);
+  pool.add_waiter(first);
+  pool.add_waiter(second);
   pool.give_back(std::move(a));
-  io.run_for(1s);
+  io.run_for(100ms);
   EXPECT_TRUE(woken);
+  EXPECT_EQ(first.connection.get(), a_raw);  // not left in the pool for another request
+  EXPECT_EQ(pool.idle_count(), 0u);
+  EXPECT_EQ(second.connection, nullptr);
+  pool.remove_waiter(second);
+}
+
+TEST_F(PoolTest, AConnectionClosingLeavesItsPlaceToTheFirstWaiter) {
+  auto a = open_connection();
+  auto b = open_connection();
+  auto c = open_connection();
+  EXPECT_FALSE(pool.can_open());
+  boost::asio::steady_timer timer(io, 10s);
+  ConnectionPool::Waiter waiter(timer);
+  pool.add_waiter(waiter);
+  pool.discard(std::move(c));
+  EXPECT_TRUE(waiter.slot);
+  EXPECT_FALSE(pool.can_open());  // the place is the waiter's, not anyone's
+  pool.use_slot();
+  pool.opened();
+  EXPECT_EQ(pool.open_count(), 3u);
 }
 
 TEST_F(PoolTest, ARemovedWaiterIsNotWoken) {
   auto a = open_connection();
-  boost::asio::steady_timer waiter(io, 50ms);
+  boost::asio::steady_timer timer(io, 50ms);
+  ConnectionPool::Waiter waiter(timer);
   bool aborted = false;
-  waiter.async_wait(
+  timer.async_wait(
       [&](boost::system::error_code ec) { aborted = ec == boost::asio::error::operation_aborted; });
   pool.add_waiter(waiter);
   pool.remove_waiter(waiter);
   pool.discard(std::move(a));
   io.run_for(1s);
   EXPECT_FALSE(aborted);
+  EXPECT_FALSE(waiter.slot);
 }

@@ -174,11 +174,18 @@ Task<ExchangeError> Exchange::open(const TargetAddress& target, bool idempotent)
   if (!connection_ && !pool.can_open()) {
     // At max_connections: wait (up to the connect timeout) for one to come back or close.
     asio::steady_timer wait(io_, target.connect_timeout);
-    pool.add_waiter(wait);
-    co_await wait.async_wait(use_tuple);  // cancelled (woken) or expired: look again
-    pool.remove_waiter(wait);
-    connection_ = pool.take_idle();
-    if (!connection_ && !pool.can_open()) co_return ExchangeError::PoolFull;
+    ConnectionPool::Waiter waiter(wait);
+    pool.add_waiter(waiter);
+    co_await wait.async_wait(use_tuple);  // cancelled (handed something) or expired
+    pool.remove_waiter(waiter);
+    if (waiter.connection) {
+      connection_ = std::move(waiter.connection);
+    } else if (waiter.slot) {
+      pool.use_slot();
+    } else {
+      connection_ = pool.take_idle();
+      if (!connection_ && !pool.can_open()) co_return ExchangeError::PoolFull;
+    }
   }
   reused_ = connection_ != nullptr;
   if (reused_) co_return ExchangeError::None;

@@ -143,6 +143,13 @@ ROUTES = """
     calls:
       user: {upstream: svc, path: "/users/{id}"}
       orders: {upstream: svc, path: "/orders?user_id={id}"}
+- name: limited
+  match: {path: /limited}
+  rate_limit: [tiny]
+  cors: true
+  aggregate:
+    calls:
+      user: {upstream: svc, path: /users/1}
 - name: packed
   match: {path: "/packed/{n}"}
   compress: true
@@ -159,6 +166,11 @@ auth:
     secret: "%s"
     algorithms: [HS256]
     forward_claims: {sub: X-User-Id}
+rate_limits:
+  policies:
+    tiny: {key: client_ip, rate: 2/min, burst: 2}
+cors:
+  allow_origins: [https://app.example]
 """ % SECRET.decode()
 
 
@@ -452,3 +464,13 @@ def test_an_aggregate_answer_can_be_compressed(gw):
     assert r.headers["X-Route"] == "packed"
     body = gzip.decompress(r.raw.read())
     assert body == b'{"b":"' + b"x" * 4998 + b'"}'
+
+
+def test_rate_limits_and_cors_guard_an_aggregate(gw, be):
+    origin = {"Origin": "https://app.example"}
+    answers = [get(gw, "/limited", headers=origin) for _ in range(3)]
+    assert [r.status_code for r in answers] == [200, 200, 429]
+    assert answers[0].headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert answers[0].headers["X-RateLimit-Limit"] == "2"
+    assert "Retry-After" in answers[2].headers
+    assert len(be.log("/users/1")) == 2  # the refused request made no call

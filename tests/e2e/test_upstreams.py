@@ -60,6 +60,28 @@ one:
     assert up.stats()["connections"] - before == 2
 
 
+def test_a_waiting_request_is_not_overtaken_by_one_arriving_later(gateway, upstream):
+    # Far more requests than connections, arriving all the time: what frees a connection goes
+    # to the request that waited longest, so none is refused before its connect timeout.
+    up = upstream("bounded-busy")
+    upstreams = """
+one:
+  targets: [%s]
+  max_connections: 2
+  timeouts: {connect: 10s, request: 10s}
+""" % up.url
+    gw = gateway(pt.make_config(upstreams=upstreams, workers=1,
+                                routes="- {name: all, match: {prefix: /}, upstream: one}"))
+
+    def client(_):
+        with requests.Session() as s:
+            return [s.get(gw.url + "/slow?ms=5", timeout=20).status_code for _ in range(12)]
+
+    with concurrent.futures.ThreadPoolExecutor(24) as pool:
+        codes = [c for batch in pool.map(client, range(24)) for c in batch]
+    assert codes.count(200) == len(codes), {c: codes.count(c) for c in set(codes)}
+
+
 def test_connection_bound_answers_503_when_the_wait_runs_out(gateway, upstream):
     up = upstream("bounded-short")
     upstreams = """

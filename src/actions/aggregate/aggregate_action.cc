@@ -58,6 +58,7 @@ struct CallRun {
   bool is_json = false;
   bool timed_out = false;  // the aggregate's timeout or the call's own
   bool abandoned = false;  // stopped by the aggregate while it ran
+  bool started = false;    // made this request (its context is this request's)
   std::string_view error;  // why it failed, for the log
   std::string problem;     // a path that could not be filled
 };
@@ -91,6 +92,7 @@ Task<Outcome> AggregateAction::run(RequestContext& ctx, ResponseWriter& writer) 
     call->is_json = false;
     call->timed_out = false;
     call->abandoned = false;
+    call->started = false;
     call->error = {};
   }
   s.running = 0;
@@ -120,7 +122,8 @@ Task<Outcome> AggregateAction::run(RequestContext& ctx, ResponseWriter& writer) 
   }
   ctx.exchange.upstream_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-  for (const auto& call : s.calls) ctx.exchange.retries += call->ctx.exchange.retries;
+  for (const auto& call : s.calls)
+    if (call->started) ctx.exchange.retries += call->ctx.exchange.retries;
 
   for (std::size_t i = 0; i < plan_.calls.size(); ++i) {
     const auto state = s.calls[i]->state;
@@ -188,6 +191,7 @@ void AggregateAction::start_ready(RequestContext& ctx, Scratch& s) const {
       c.background = ctx.background;
       call.writer.reset(plan_.max_call_body);
       call.state = CallState::Running;
+      call.started = true;
       ++s.running;
       asio::co_spawn(ctx.services->io, run_call(s, i), asio::detached);
     }

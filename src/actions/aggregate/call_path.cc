@@ -61,9 +61,10 @@ CallPath::CallPath(std::string_view pattern,
   auto add_text = [&](std::string_view text) {
     while (!text.empty()) {
       auto mark = in_query ? std::string_view::npos : text.find('?');
-      parts_.push_back({.kind = Part::Kind::Text,
-                        .text = std::string(text.substr(0, mark)),
-                        .in_query = in_query});
+      auto& part = parts_.emplace_back();
+      part.kind = Part::Kind::Text;
+      part.text = text.substr(0, mark);
+      part.in_query = in_query;
       if (mark == std::string_view::npos) return;
       in_query = true;
       text.remove_prefix(mark + 1);
@@ -78,7 +79,10 @@ CallPath::CallPath(std::string_view pattern,
     if (close == std::string_view::npos) throw std::runtime_error("unclosed { in call path");
     std::string_view name = pattern.substr(open + 1, close - open - 1);
     if (name.size() > 3 && name.ends_with("...")) name.remove_suffix(3);
-    Part part{.kind = Part::Kind::Param, .text = std::string(name), .in_query = in_query};
+    Part part;
+    part.kind = Part::Kind::Param;
+    part.text = name;
+    part.in_query = in_query;
     auto dot = name.find('.');
     if (name == "query") {
       part.kind = Part::Kind::Query;
@@ -156,7 +160,7 @@ bool CallPath::fill(const portico::proxy::RequestContext& ctx, Answers answers, 
       }
     }
   }
-  if (path.empty()) path = "/";
+  if (path.empty()) path.push_back('/');
   if (has_query_part) drop_empty_items(query);
   return true;
 }

@@ -34,7 +34,8 @@ class CallPath {
 
  private:
   struct Part {
-    enum class Kind { Text, Param, Consumer, Claim, CertSubject, Query, CallField } kind;
+    enum class Kind { Text, Param, Consumer, Claim, CertSubject, Query, CallField };
+    Kind kind = Kind::Text;
     std::string text;  // Text: the literal; Param, Claim: the name; CallField: "call.a.b"
     std::size_t call = 0;
     std::vector<std::string> field;  // CallField: the member names (or array indexes) in turn

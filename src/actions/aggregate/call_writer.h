@@ -15,6 +15,8 @@ class CallWriter final : public portico::proxy::ResponseWriter {
   void reset(std::uint64_t limit) {
     status_ = 0;
     content_type_.clear();
+    // A large answer's memory is not kept with the connection for the next one.
+    if (body_.capacity() > kKeptCapacity) std::string().swap(body_);
     body_.clear();
     limit_ = limit;
     too_large_ = false;
@@ -44,6 +46,7 @@ class CallWriter final : public portico::proxy::ResponseWriter {
   bool too_large() const { return too_large_; }
 
  private:
+  static constexpr std::size_t kKeptCapacity = 64 * 1024;
   int status_ = 0;
   std::string content_type_;
   std::string body_;

@@ -8,7 +8,7 @@ build_packages=(
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
   libyaml-cpp-dev libre2-dev libssl-dev zlib1g-dev libmimalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev libvalijson-dev
-  libhiredis-dev libbrotli-dev libzstd-dev
+  libhiredis-dev libbrotli-dev libzstd-dev libdeflate-dev
 )
 test_packages=(
   curl openssl procps python3 python3-pytest python3-requests python3-websockets

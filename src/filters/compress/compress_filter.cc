@@ -154,6 +154,17 @@ void CompressFilter::on_body(proxy::RequestContext& ctx, proxy::BodyChunk& chunk
   auto& out = state->out;
   out.clear();
   bool ok = true;
+  if (chunk.last && !state->streamed && chunk.pieces.pieces.size() <= 1) {
+    // The whole body in one piece (a small answer, usually): compressed in one pass.
+    auto whole = chunk.pieces.pieces.empty() ? std::string_view() : chunk.pieces.pieces.front();
+    ok = state->compressor.write_all(whole, out);
+    if (!ok) out.clear();
+    state->active = false;
+    chunk.pieces.clear();
+    chunk.pieces.add(out);
+    return;
+  }
+  state->streamed = true;
   for (auto piece : chunk.pieces.pieces) {
     ok = ok && state->compressor.write(piece, out);
     state->pending = state->pending || !piece.empty();

@@ -32,10 +32,11 @@ class CompressFilter final : public proxy::Filter {
     bool seen_head = false;  // on_response ran: a second head is a filter's replacement
     bool active = false;     // this answer's body is being compressed
     bool pending = false;    // bytes written since the last flush
+    bool streamed = false;   // a piece went through the stream already
     std::string out;         // this piece's output; keeps its capacity between answers
     StreamCompressor compressor;
     void reset() {
-      seen_head = active = pending = false;
+      seen_head = active = pending = streamed = false;
       out.clear();
     }
   };

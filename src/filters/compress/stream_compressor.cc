@@ -1,10 +1,12 @@
 #include "filters/compress/stream_compressor.h"
 
 #include <brotli/encode.h>
+#include <libdeflate.h>
 #include <zlib.h>
 #include <zstd.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstdint>
 #include <limits>
@@ -76,6 +78,24 @@ struct Pools {
   ~Pools() { pools_gone = true; }
 };
 thread_local Pools pools;
+
+// libdeflate compressors of the thread, one per level as they are asked for: a whole body in
+// one buffer is compressed by libdeflate, which does in one pass what zlib's stream does in
+// several, at about twice the speed for the same size.
+struct WholeBodyCompressors {
+  std::array<libdeflate_compressor*, 13> by_level{};
+  libdeflate_compressor* get(int level) {
+    level = std::clamp(level, 1, 12);
+    auto& c = by_level[static_cast<std::size_t>(level)];
+    if (!c) c = libdeflate_alloc_compressor(level);
+    return c;
+  }
+  ~WholeBodyCompressors() {
+    for (auto* c : by_level)
+      if (c) libdeflate_free_compressor(c);
+  }
+};
+thread_local WholeBodyCompressors whole_body;
 }  // namespace
 
 StreamCompressor::StreamCompressor() = default;
@@ -98,36 +118,43 @@ void StreamCompressor::release() {
   reusable_ = false;
 }
 
+// A zlib stream for this answer: pooled, or made. As nginx does, a body that fits a smaller
+// window gets it, and smaller hash tables.
+bool StreamCompressor::start_gzip_stream() {
+  int window_bits = bits_for(size_, 9, 15);
+  int mem_level = std::clamp(8 - (15 - window_bits), 1, 8);
+  auto& pool = pools.gzip;
+  auto it = std::find_if(pool.begin(), pool.end(), [&](const auto& g) {
+    return g->level == level_ && g->window_bits == window_bits && g->mem_level == mem_level;
+  });
+  if (it != pool.end()) {
+    gzip_ = std::move(*it);
+    pool.erase(it);
+    if (deflateReset(&gzip_->z) == Z_OK) return true;
+    gzip_.reset();
+  }
+  gzip_ = std::make_unique<Gzip>();
+  // windowBits + 16: a gzip wrapper around the deflate stream.
+  if (deflateInit2(&gzip_->z, level_, Z_DEFLATED, window_bits + 16, mem_level,
+                   Z_DEFAULT_STRATEGY) != Z_OK)
+    return false;
+  gzip_->live = true;
+  gzip_->level = level_;
+  gzip_->window_bits = window_bits;
+  gzip_->mem_level = mem_level;
+  return true;
+}
+
 bool StreamCompressor::start(Encoding encoding, int level, std::optional<std::uint64_t> size) {
   release();
   encoding_ = encoding;
   level_ = level;
+  size_ = size;
   switch (encoding) {
-    case Encoding::Gzip: {
-      // As nginx does: a body that fits a smaller window gets it, and smaller hash tables.
-      int window_bits = bits_for(size, 9, 15);
-      int mem_level = std::clamp(8 - (15 - window_bits), 1, 8);
-      auto& pool = pools.gzip;
-      auto it = std::find_if(pool.begin(), pool.end(), [&](const auto& g) {
-        return g->level == level && g->window_bits == window_bits && g->mem_level == mem_level;
-      });
-      if (it != pool.end()) {
-        gzip_ = std::move(*it);
-        pool.erase(it);
-        if (deflateReset(&gzip_->z) == Z_OK) break;
-        gzip_.reset();
-      }
-      gzip_ = std::make_unique<Gzip>();
-      // windowBits + 16: a gzip wrapper around the deflate stream.
-      if (deflateInit2(&gzip_->z, level, Z_DEFLATED, window_bits + 16, mem_level,
-                       Z_DEFAULT_STRATEGY) != Z_OK)
-        return false;
-      gzip_->live = true;
-      gzip_->level = level;
-      gzip_->window_bits = window_bits;
-      gzip_->mem_level = mem_level;
+    case Encoding::Gzip:
+      // The zlib stream waits for the first piece: a body that comes whole goes to libdeflate
+      // (write_all) and needs none.
       break;
-    }
     case Encoding::Br:
       // No reset in libbrotli's API: a new instance, which allocates only once data comes.
       br_ = std::make_unique<Br>();
@@ -174,6 +201,28 @@ bool StreamCompressor::write(std::string_view input, std::string& out) {
   return run(input, Op::Process, out);
 }
 
+bool StreamCompressor::write_all(std::string_view input, std::string& out) {
+  if (reusable_ && encoding_ == Encoding::Gzip && !gzip_) {
+    if (auto* c = whole_body.get(level_)) {
+      std::size_t bound = libdeflate_gzip_compress_bound(c, input.size());
+      std::size_t produced = 0;
+      if (bound <= Room::size()) {
+        Room room(out);
+        produced = libdeflate_gzip_compress(c, input.data(), input.size(), room.data(), bound);
+        room.keep(produced);
+      } else {
+        auto at = out.size();
+        out.resize(at + bound);
+        produced = libdeflate_gzip_compress(c, input.data(), input.size(), out.data() + at, bound);
+        out.resize(at + produced);
+      }
+      release();
+      return produced > 0;
+    }
+  }
+  return write(input, out) && finish(out);
+}
+
 bool StreamCompressor::flush(std::string& out) {
   return run({}, Op::Flush, out);
 }
@@ -206,6 +255,7 @@ bool StreamCompressor::run(std::string_view input, Op op, std::string& out) {
 }
 
 bool StreamCompressor::run_gzip(std::string_view input, Op op, std::string& out) {
+  if (!gzip_ && !start_gzip_stream()) return false;
   auto& z = gzip_->z;
   int flush = op == Op::Process ? Z_NO_FLUSH : op == Op::Flush ? Z_SYNC_FLUSH : Z_FINISH;
   // zlib counts in uInt: a larger input goes in slices.

@@ -48,6 +48,37 @@ TEST_P(EachEncoding, WholeBodyDecodesToTheOriginal) {
   EXPECT_TRUE(decoder.done);
 }
 
+TEST_P(EachEncoding, WriteAllOfAKnownLengthDecodesToTheOriginal) {
+  StreamCompressor compressor;
+  for (std::size_t size : {0u, 1u, 10'490u, 40'000u, 300'000u}) {  // below and above 32 KiB
+    auto body = text_of(size, 7);
+    ASSERT_TRUE(compressor.start(GetParam(), level_for(GetParam()), size));
+    std::string out;
+    ASSERT_TRUE(compressor.write_all(body, out)) << size;
+    if (size > 1000) {
+      EXPECT_LT(out.size(), body.size() / 3);
+    }
+    TestDecoder decoder(GetParam());
+    EXPECT_EQ(decoder.feed(out), body) << size;
+    EXPECT_TRUE(decoder.done);
+  }
+}
+
+TEST(Gzip, AWholeBodyIsAsSmallAsZlibsStreamMakesIt) {
+  auto body = text_of(10'490, 3);
+  StreamCompressor whole, stream;
+  std::string one_pass, streamed;
+  ASSERT_TRUE(whole.start(Encoding::Gzip, 5, body.size()));
+  ASSERT_TRUE(whole.write_all(body, one_pass));
+  ASSERT_TRUE(stream.start(Encoding::Gzip, 5, body.size()));
+  ASSERT_TRUE(stream.write(body, streamed));
+  ASSERT_TRUE(stream.finish(streamed));
+  // libdeflate at the same level: no larger than zlib's output (within 5%).
+  EXPECT_LE(one_pass.size(), streamed.size() * 105 / 100);
+  TestDecoder decoder(Encoding::Gzip);
+  EXPECT_EQ(decoder.feed(one_pass), body);
+}
+
 TEST_P(EachEncoding, EveryFlushIsDecodableBeforeTheNextPiece) {
   StreamCompressor compressor;
   ASSERT_TRUE(compressor.start(GetParam(), level_for(GetParam())));

@@ -53,6 +53,7 @@ Try, in another terminal:
   curl -si http://127.0.0.1:8080/api/v1/users/2 | grep -iE '^(x-cache|age):'           # HIT, from the cache
   curl -i 'http://127.0.0.1:8080/api/v1/orders?user_id=1'                          # 401: needs a key
   curl -i -H 'X-API-Key: demo-key' 'http://127.0.0.1:8080/api/v1/orders?user_id=1'
+  curl -s http://127.0.0.1:8080/api/v1/dashboard/1        # user, orders, product: one answer
   curl -s http://127.0.0.1:9901/admin/upstreams                                     # health, breaker
   curl -i http://127.0.0.1:8080/api/v1/nothing-here        # 404 with a JSON error body
   for i in $(seq 12); do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:8080/api/v1/products; done; echo   # the burst of 10, then 429

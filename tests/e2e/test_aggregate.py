@@ -281,6 +281,13 @@ def test_a_chain_of_three_uses_fields_of_earlier_answers(gw, be):
     assert [e["query"] for e in log if e["path"].startswith("/leads")] == ["for=user-3"]
 
 
+def test_calls_waiting_on_a_failed_required_call_are_cancelled_not_failed(gw, be):
+    r = get(gw, "/chain/missing")  # the user service answers 404
+    pt.assert_gateway_error(r, 502)
+    assert r.json()["failed"] == ["user"]
+    assert [e["path"] for e in be.log()] == ["/users/missing"]
+
+
 def test_a_missing_field_fails_a_required_call(gw, be):
     r = get(gw, "/missing/3")
     pt.assert_gateway_error(r, 502)

@@ -106,9 +106,9 @@ Task<Outcome> AggregateAction::run(RequestContext& ctx, ResponseWriter& writer) 
   bool decided = false;
   for (;;) {
     if (!decided) {
-      start_ready(ctx, s);
-      for (std::size_t i = 0; i < plan_.calls.size(); ++i)
-        if (!plan_.calls[i].optional && s.calls[i]->state == CallState::Failed) decided = true;
+      // A required call that failed decides the answer: what waits on it is cancelled.
+      if (!required_failed(s)) start_ready(ctx, s);
+      decided = required_failed(s);
       if (decided) abandon_running(s, false);
     }
     if (s.running == 0) break;
@@ -132,8 +132,15 @@ Task<Outcome> AggregateAction::run(RequestContext& ctx, ResponseWriter& writer) 
   co_return co_await answer(ctx, writer, s);
 }
 
+bool AggregateAction::required_failed(const Scratch& s) const {
+  for (std::size_t i = 0; i < plan_.calls.size(); ++i)
+    if (!plan_.calls[i].optional && s.calls[i]->state == CallState::Failed) return true;
+  return false;
+}
+
 // Starts every waiting call whose dependencies have all settled, or fails it when one of them
-// failed or its path cannot be filled from their answers.
+// failed or its path cannot be filled from their answers. It stops at the first required call
+// that fails so: the answer is decided, and the calls after it are cancelled, not failed.
 void AggregateAction::start_ready(RequestContext& ctx, Scratch& s) const {
   for (bool changed = true; changed;) {
     changed = false;
@@ -152,11 +159,13 @@ void AggregateAction::start_ready(RequestContext& ctx, Scratch& s) const {
       if (dependency_failed) {
         call.state = CallState::Failed;
         call.error = "aggregate_dependency_failed";
+        if (!plan.optional) return;
         continue;
       }
       if (!plan.path.fill(ctx, s.answers, call.path, call.query, call.problem)) {
         call.state = CallState::Failed;
         call.error = "aggregate_missing_field";
+        if (!plan.optional) return;
         continue;
       }
       // The call's request: a GET of the filled path, as the client's request's child.

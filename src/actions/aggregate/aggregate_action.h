@@ -52,6 +52,7 @@ class AggregateAction final : public portico::proxy::Action {
   struct Scratch;  // per connection (RequestContext::scratch)
 
  private:
+  bool required_failed(const Scratch& s) const;
   void start_ready(RequestContext& ctx, Scratch& s) const;
   boost::asio::awaitable<void> run_call(Scratch& s, std::size_t index) const;
   void abandon_running(Scratch& s, bool timed_out) const;

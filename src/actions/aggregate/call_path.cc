@@ -14,10 +14,8 @@ namespace urls = boost::urls;
 namespace {
 
 // A query value may hold what a path segment may, except the bytes that delimit query items
-// and their values (& = + #); a value that is already percent-encoded (a path param) keeps
-// its escapes.
+// and their values (& = + #).
 constexpr auto kQueryValueChars = urls::unreserved_chars + "!$'()*,;:@/?";
-constexpr auto kQueryParamChars = kQueryValueChars + "%";
 
 void append_encoded(std::string& out, std::string_view value, bool in_query) {
   if (in_query)
@@ -118,13 +116,15 @@ bool CallPath::fill(const portico::proxy::RequestContext& ctx, Answers answers, 
         out += part.text;
         break;
       case Part::Kind::Param: {
-        // A path param is path text already (escapes kept): as it is in a path, and with the
-        // query's delimiters escaped in a query.
+        // A path param is path text already (escapes and all): as it is in a path; in a query,
+        // decoded and encoded again for a query value.
         auto value = ctx.match->params.find(part.text);
-        if (part.in_query)
-          out += urls::encode(value, kQueryParamChars);
-        else
+        if (!part.in_query)
           out += value;
+        else if (auto text = urls::make_pct_string_view(value))
+          out += urls::encode(text->decode(), kQueryValueChars);
+        else
+          out += urls::encode(value, kQueryValueChars);
         break;
       }
       case Part::Kind::Consumer:

@@ -54,7 +54,8 @@ TEST_F(CallPathTest, ParamsInTheQueryHaveTheQueryDelimitersEscaped) {
   auto filled = fill("/orders?user_id={id}");
   ASSERT_TRUE(filled.ok);
   EXPECT_EQ(filled.path, "/orders");
-  EXPECT_EQ(filled.query, "user_id=a%26b%3Dc%2F");
+  // The value is the param decoded ("a&b=c/"), encoded for a query ('/' needs no escape there).
+  EXPECT_EQ(filled.query, "user_id=a%26b%3Dc/");
 }
 
 TEST_F(CallPathTest, FieldsOfAnEarlierAnswerArePercentEncoded) {

@@ -33,4 +33,28 @@ inline std::string_view trim(std::string_view s) {
   return s;
 }
 
+// Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past U+10FFFF, so
+// the text can become a JSON string as it is.
+inline bool is_utf8(std::string_view text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = p + text.size();
+  while (p < end) {
+    unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int more = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc2 ? 1 : -1;
+    if (more < 0 || c > 0xf4 || end - p <= more) return false;
+    // The second byte's range narrows for E0, ED, F0 and F4 (overlongs, surrogates, > 10FFFF).
+    unsigned char low = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+    unsigned char high = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+    if (p[1] < low || p[1] > high) return false;
+    for (int i = 2; i <= more; ++i)
+      if ((p[i] & 0xc0) != 0x80) return false;
+    p += more + 1;
+  }
+  return true;
+}
+
 }  // namespace portico::core

@@ -1,5 +1,7 @@
 #include "core/units.h"
 
+#include "core/text.h"
+
 #include <gtest/gtest.h>
 
 using namespace portico::core;
@@ -49,4 +51,17 @@ TEST(ParsePercent, AcceptsPercentAndFraction) {
   EXPECT_DOUBLE_EQ(*parse_percent("50%"), 0.5);
   EXPECT_DOUBLE_EQ(*parse_percent("0.2"), 0.2);
   EXPECT_FALSE(parse_percent("150%"));
+}
+
+TEST(Text, Utf8IsCheckedForWellFormedness) {
+  using portico::core::is_utf8;
+  EXPECT_TRUE(is_utf8(""));
+  EXPECT_TRUE(is_utf8("plain ascii"));
+  EXPECT_TRUE(is_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));  // é € 😀
+  EXPECT_FALSE(is_utf8("caf\xe9"));                                   // Latin-1
+  EXPECT_FALSE(is_utf8("\xc0\xaf"));                                  // overlong '/'
+  EXPECT_FALSE(is_utf8("\xed\xa0\x80"));                              // a surrogate
+  EXPECT_FALSE(is_utf8("\xf4\x90\x80\x80"));                          // past U+10FFFF
+  EXPECT_FALSE(is_utf8("\xe2\x82"));                                  // cut short
+  EXPECT_FALSE(is_utf8("\x80"));                                      // a continuation alone
 }

@@ -250,6 +250,9 @@ struct RequestContext {
   // route's action again in the background (a cache refreshing the stale entry it served).
   bool refresh_in_background = false;
   bool background = false;  // this is that copy: nobody listens to its answer
+  // Nobody wants this request's answer any more (an aggregate cancelled this call): the action
+  // stops where it is (ProxyAction::abandon).
+  bool abandoned = false;
   ExchangeRecord exchange;
   ActionScratch scratch;  // not reset: reused request after request
 
@@ -257,6 +260,7 @@ struct RequestContext {
     error_tag = {};
     cache_result = {};
     refresh_in_background = false;
+    abandoned = false;
     exchange.clear();
     identity = {};
     reply.clear();

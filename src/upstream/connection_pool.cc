@@ -19,7 +19,22 @@ void ConnectionPool::keep_session_of(UpstreamConnection& connection) {
   if (auto session = connection.take_session_for_reuse()) tls_session_ = std::move(session);
 }
 
+void ConnectionPool::pass_slot() {
+  if (!waiters_.empty() && open_ <= max_connections_) {
+    auto* waiter = waiters_.front();
+    waiters_.pop_front();
+    waiter->slot = true;
+    waiter->timer->cancel();
+    return;
+  }
+  if (open_ > 0) --open_;
+}
+
 void ConnectionPool::give_back(std::unique_ptr<UpstreamConnection> connection) {
+  if (!connection->socket.is_open()) {
+    discard(std::move(connection));
+    return;
+  }
   keep_session_of(*connection);
   connection->idle_since = Clock::now();
   if (!waiters_.empty()) {
@@ -46,14 +61,7 @@ void ConnectionPool::discard(std::unique_ptr<UpstreamConnection> connection) {
   connection->socket.close(ignored);
   // Its place under the bound goes to the first waiter, unless a reload lowered the bound
   // below what is open.
-  if (!waiters_.empty() && open_ <= max_connections_) {
-    auto* waiter = waiters_.front();
-    waiters_.pop_front();
-    waiter->slot = true;
-    waiter->timer->cancel();
-    return;
-  }
-  if (open_ > 0) --open_;
+  pass_slot();
 }
 
 void ConnectionPool::sweep(Clock::time_point now) {

@@ -53,6 +53,8 @@ class ConnectionPool {
   void remove_waiter(Waiter& waiter);  // when it stops waiting (its timer expired)
   // The waiter's slot is used to open a connection now: opened() counts it again.
   void use_slot() { --open_; }
+  // A waiter's slot it will not use: the next waiter's, or free.
+  void pass_slot();
   std::size_t idle_count() const { return idle_.size(); }
   // The TLS session new connections to this target offer to resume (null: none yet), as
   // nginx's proxy_ssl_session_reuse does: a connection the pool has to open again costs one

@@ -136,6 +136,8 @@ void Exchange::cancel() {
 }
 
 void Exchange::abort() {
+  aborted_ = true;
+  if (waiter_) waiter_->timer->cancel();  // open() sees aborted_ and gives up its place
   if (!connection_) return;
   boost::system::error_code ignored;
   connection_->socket.shutdown(tcp::socket::shutdown_both, ignored);
@@ -147,8 +149,9 @@ void Exchange::finish(bool reusable) {
   if (connection_) {
     // Reused only when the exchange ended cleanly: the whole answer read, nothing extra
     // received, and the upstream did not ask to close.
-    bool clean = reusable && parser_ && parser_->is_done() && parser_->keep_alive() &&
-                 !parser_->need_eof() && buffer_ && buffer_->size() == 0;
+    bool clean = reusable && !aborted_ && connection_->socket.is_open() && parser_ &&
+                 parser_->is_done() && parser_->keep_alive() && !parser_->need_eof() && buffer_ &&
+                 buffer_->size() == 0;
     if (clean)
       pool_->give_back(std::move(connection_));
     else
@@ -161,6 +164,7 @@ void Exchange::finish(bool reusable) {
 
 Task<ExchangeError> Exchange::open(const TargetAddress& target, bool idempotent) {
   finish(false);
+  aborted_ = false;
   target_ = &target;
   pool_ = target.pool;
   auto& pool = *pool_;
@@ -176,8 +180,16 @@ Task<ExchangeError> Exchange::open(const TargetAddress& target, bool idempotent)
     asio::steady_timer wait(io_, target.connect_timeout);
     ConnectionPool::Waiter waiter(wait);
     pool.add_waiter(waiter);
-    co_await wait.async_wait(use_tuple);  // cancelled (handed something) or expired
+    waiter_ = &waiter;
+    co_await wait.async_wait(use_tuple);  // cancelled (handed something, or abort()) or expired
+    waiter_ = nullptr;
     pool.remove_waiter(waiter);
+    if (aborted_) {
+      // What the pool handed over goes on to the next request waiting.
+      if (waiter.connection) pool.give_back(std::move(waiter.connection));
+      if (waiter.slot) pool.pass_slot();
+      co_return ExchangeError::Reset;
+    }
     if (waiter.connection) {
       connection_ = std::move(waiter.connection);
     } else if (waiter.slot) {

@@ -108,7 +108,9 @@ class Exchange final : public net::ByteStream {
       boost::asio::const_buffer bytes) override;
   void cancel() override;  // ends pending reads and writes (a drain, the end of a relay)
   // Closes the connection now: what is pending fails, and so does every later read or write
-  // on it (an exchange nobody wants any more; unlike cancel(), nothing can slip past it).
+  // on it (an exchange nobody wants any more; unlike cancel(), nothing can slip past it). A
+  // wait for a pooled connection ends at once, and the connection never goes back to the pool.
+  // Until the next open().
   void abort();
   std::string_view take_early_bytes() override;
   boost::asio::mutable_buffer scratch() override;
@@ -132,6 +134,8 @@ class Exchange final : public net::ByteStream {
   bool head_request_ = false;
   bool reused_ = false;
   bool body_failed_ = false;
+  bool aborted_ = false;
+  ConnectionPool::Waiter* waiter_ = nullptr;  // while open() waits for the pool
 };
 
 }  // namespace portico::upstream

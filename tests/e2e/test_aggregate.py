@@ -4,6 +4,7 @@ One client request fans out to several calls to real backends (tests/support/agg
 which logs every request it gets), and the answers come back as one JSON object.
 """
 
+import concurrent.futures
 import gzip
 import subprocess
 import time
@@ -24,6 +25,10 @@ dead: {targets: ["http://127.0.0.1:@DEAD@"]}
 brk:
   targets: ["@BE@"]
   circuit_breaker: {consecutive_failures: 2, open_for: 30s}
+single:
+  targets: ["@BE@"]
+  max_connections: 1
+  timeouts: {connect: 5s, request: 10s}
 retrying:
   targets: ["@BE@"]
   retries: {attempts: 2, on: [503], backoff: 10ms}
@@ -143,6 +148,29 @@ ROUTES = """
     calls:
       user: {upstream: svc, path: "/users/{id}"}
       orders: {upstream: svc, path: "/orders?user_id={id}"}
+- name: latin1
+  match: {path: /latin1}
+  aggregate:
+    calls:
+      user: {upstream: svc, path: /users/1}
+      words: {upstream: svc, path: /latin1, optional: true}
+- name: cached-private
+  match: {path: "/cached-private/{x}"}
+  cache: {ttl: 30s}
+  aggregate:
+    calls:
+      user: {upstream: svc, path: /users/1}
+      secret: {upstream: svc, path: "/private/{x}"}
+- name: single-direct
+  match: {prefix: /single}
+  upstream: single
+  strip_prefix: /single
+- name: queued
+  match: {path: /queued}
+  aggregate:
+    calls:
+      failing: {upstream: svc, path: "/status/502?ms=200"}
+      queued: {upstream: single, path: /users/1, optional: true}
 - name: limited
   match: {path: /limited}
   rate_limit: [tiny]
@@ -481,3 +509,42 @@ def test_rate_limits_and_cors_guard_an_aggregate(gw, be):
     assert answers[0].headers["X-RateLimit-Limit"] == "2"
     assert "Retry-After" in answers[2].headers
     assert len(be.log("/users/1")) == 2  # the refused request made no call
+
+
+def test_a_body_that_is_not_utf8_text_fails_its_call(gw):
+    r = get(gw, "/latin1")
+    assert r.status_code == 200
+    assert r.json() == {"user": {"id": 1, "name": "user-1", "team": "t1"}, "words": None}
+    assert r.headers["X-Aggregate-Complete"] == "false"
+
+
+def test_a_dot_segment_from_an_answer_never_reaches_a_path(gw, be):
+    r = get(gw, "/chain/dotdot")
+    pt.assert_gateway_error(r, 502)
+    assert r.json()["failed"] == ["team"]
+    assert "user.team" in r.json()["error"]
+    assert [e["path"] for e in be.log()] == ["/users/dotdot"]
+
+
+def test_a_private_part_keeps_the_whole_answer_out_of_the_cache(gw, be):
+    first = get(gw, "/cached-private/s1")
+    second = get(gw, "/cached-private/s1")
+    assert first.status_code == second.status_code == 200
+    assert second.headers["Cache-Control"] == "no-store"
+    assert second.headers.get("X-Cache") != "HIT"
+    assert len(be.log("/private/s1")) == 2
+
+
+def test_a_call_waiting_for_a_pooled_connection_is_cancelled_at_once(gw, be):
+    # Another client holds the one connection of `single` for 3 s; the aggregate's call to it
+    # queues, and when the required call fails after 200 ms, the queued one is given up.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        holder = pool.submit(get, gw, "/single/slow/3000/h")
+        assert pt.wait_until(lambda: be.log("/slow/3000"), 5.0)
+        started = time.monotonic()
+        r = get(gw, "/queued")
+        elapsed = time.monotonic() - started
+        assert holder.result().status_code == 200
+    pt.assert_gateway_error(r, 502)
+    assert r.json()["failed"] == ["failing"]
+    assert elapsed < 1.5 * pt.SLOWDOWN, elapsed  # not the 3 s the connection was held

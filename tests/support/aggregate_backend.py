@@ -5,12 +5,15 @@ answers that are slow, failing, plain text, large or never finished. Every reque
 
     aggregate_backend.py --port 0        # prints "READY <port>" once listening
 
-    /users/{id}            {"id": id, "name": "user-{id}", "team": "t{id}"}  ("missing": 404)
+    /users/{id}            {"id": id, "name": "user-{id}", "team": "t{id}"}  ("missing": 404,
+                           "dotdot": team "..")
     /orders?user_id=X      [{"id": 1, "user_id": X}, {"id": 2, "user_id": X}]
     /profiles/{id}         {"bio": ..., "avatar": ..., "private": ...}
     /teams/{team}          {"team": team, "lead": "lead-of-{team}"}
     /leads/{name}          {"lead": name, "phone": "555"}
     /text                  text/plain "plain words"
+    /latin1                text/plain in ISO-8859-1 (not UTF-8)
+    /private/{x}           JSON with Cache-Control: private
     /slow/{ms}/{name}      waits ms, then {"name": name}
     /status/{code}?ms=N    that status, JSON {"status": code}, after N ms
     /big/{n}               a JSON string of n bytes
@@ -91,6 +94,8 @@ class Handler(BaseHTTPRequestHandler):
         if head == "users":
             if arg == "missing":
                 self.send(404, {"error": "no such user"})
+            elif arg == "dotdot":
+                self.send(200, {"id": arg, "name": "user-dotdot", "team": ".."})
             else:
                 self.send(200, {"id": number_or_text(arg), "name": "user-" + arg,
                                 "team": "t" + arg})
@@ -107,6 +112,16 @@ class Handler(BaseHTTPRequestHandler):
             self.send(200, {"lead": arg, "phone": "555"})
         elif head == "text":
             self.send(200, b"plain words", "text/plain")
+        elif head == "latin1":
+            self.send(200, b"caf\xe9", "text/plain; charset=iso-8859-1")
+        elif head == "private":
+            body = json.dumps({"secret": arg}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Cache-Control", "private, max-age=60")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
         elif head == "slow":
             time.sleep(int(arg) / 1000.0)
             self.send(200, {"name": parts[2] if len(parts) > 2 else ""})

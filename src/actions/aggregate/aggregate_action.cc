@@ -57,7 +57,6 @@ struct CallRun {
   boost::json::value json;  // the answer, when it is JSON
   bool is_json = false;
   bool timed_out = false;  // the aggregate's timeout or the call's own
-  bool abandoned = false;  // stopped by the aggregate while it ran
   bool started = false;    // made this request (its context is this request's)
   std::string_view error;  // why it failed, for the log
   std::string problem;     // a path that could not be filled
@@ -91,7 +90,6 @@ Task<Outcome> AggregateAction::run(RequestContext& ctx, ResponseWriter& writer) 
     call->state = CallState::Waiting;
     call->is_json = false;
     call->timed_out = false;
-    call->abandoned = false;
     call->started = false;
     call->error = {};
   }
@@ -114,7 +112,7 @@ Task<Outcome> AggregateAction::run(RequestContext& ctx, ResponseWriter& writer) 
     if (s.running == 0) break;
     s.wake->expires_at(decided ? asio::steady_timer::time_point::max() : deadline);
     auto [ec] = co_await s.wake->async_wait(asio::as_tuple(asio::use_awaitable));
-    if (!ec && !decided) {  // expired, not woken: the timeout has passed
+    if (!ec && !decided && s.running > 0) {  // expired, not woken: the timeout has passed
       decided = true;
       s.deadline_passed = true;
       abandon_running(s, true);
@@ -125,11 +123,23 @@ Task<Outcome> AggregateAction::run(RequestContext& ctx, ResponseWriter& writer) 
   for (const auto& call : s.calls)
     if (call->started) ctx.exchange.retries += call->ctx.exchange.retries;
 
-  for (std::size_t i = 0; i < plan_.calls.size(); ++i) {
-    const auto state = s.calls[i]->state;
-    if (!plan_.calls[i].optional && state != CallState::Answered) co_return fail(ctx, s);
+  // Every required call answered (a timeout may have stopped one, or cancelled one waiting).
+  bool answered = true;
+  for (std::size_t i = 0; i < plan_.calls.size(); ++i)
+    answered = answered && (plan_.calls[i].optional || s.calls[i]->state == CallState::Answered);
+  auto outcome = Outcome::Reply;
+  if (answered)
+    outcome = co_await answer(ctx, writer, s);
+  else
+    outcome = fail(ctx, s);
+  // The answers are sent: what they hold goes, not kept with the connection for the next.
+  for (auto& call : s.calls) {
+    call->json = nullptr;
+    call->ctx.identity = {};
+    call->writer.reset(plan_.max_call_body);
   }
-  co_return co_await answer(ctx, writer, s);
+  if (s.out.capacity() > 64 * 1024) std::string().swap(s.out);
+  co_return outcome;
 }
 
 bool AggregateAction::required_failed(const Scratch& s) const {
@@ -203,44 +213,67 @@ void AggregateAction::start_ready(RequestContext& ctx, Scratch& s) const {
       call.started = true;
       ++s.running;
       asio::co_spawn(ctx.services->io, run_call(s, i), asio::detached);
+      if (required_failed(s)) return;  // it failed without waiting (breaker open, say)
     }
   }
 }
 
 Task<void> AggregateAction::run_call(Scratch& s, std::size_t index) const {
   auto& call = *s.calls[index];
-  const auto& plan = plan_.calls[index];
+  // However the call ends, the aggregate hears of it: it waits for every call it started.
+  struct Ended {
+    Scratch& s;
+    ~Ended() {
+      --s.running;
+      s.wake->cancel();
+    }
+  } ended{s};
   auto outcome = Outcome::Broken;
   try {
-    outcome = co_await plan.proxy->run(call.ctx, call.writer);
-  } catch (const std::exception&) {
+    outcome = co_await plan_.calls[index].proxy->run(call.ctx, call.writer);
+  } catch (...) {
     call.error = "aggregate_call_failed";
   }
-  if (call.abandoned) {
+  settle(s, index, outcome);
+}
+
+// What a call that ended counts as.
+void AggregateAction::settle(Scratch& s, std::size_t index, Outcome outcome) const {
+  auto& call = *s.calls[index];
+  const auto& writer = call.writer;
+  auto fail = [&](std::string_view why) {
+    call.state = CallState::Failed;
+    if (call.error.empty()) call.error = why;
+  };
+  if (call.ctx.abandoned) {
     // Whatever it ended with is not an answer: abandon_running said what it counts as.
     call.state = call.timed_out ? CallState::Failed : CallState::Cancelled;
-  } else if (call.writer.too_large()) {
-    call.state = CallState::Failed;
-    call.error = "aggregate_call_too_large";
-  } else if (outcome == Outcome::Answered && call.writer.status() / 100 == 2) {
-    call.state = CallState::Answered;
-    if (is_json_type(call.writer.content_type())) {
-      boost::system::error_code ec;
-      call.json = boost::json::parse(call.writer.body(), ec);
-      call.is_json = !ec;
-      if (call.is_json) s.answers[index] = &call.json;
-    }
+  } else if (writer.too_large()) {
+    fail("aggregate_call_too_large");
+  } else if (outcome == Outcome::Reply) {
+    call.timed_out = call.ctx.reply.status == 504;
+    fail(call.ctx.reply.error_tag);
+  } else if (outcome != Outcome::Answered) {
+    fail(call.ctx.error_tag.empty() ? "upstream_body_incomplete" : call.ctx.error_tag);
+  } else if (writer.status() / 100 != 2) {
+    fail("aggregate_call_status");
+  } else if (writer.encoded()) {
+    fail("aggregate_call_encoded");  // compressed unasked: not text the answer can hold
   } else {
-    call.state = CallState::Failed;
-    if (outcome == Outcome::Reply) {
-      call.timed_out = call.ctx.reply.status == 504;
-      call.error = call.ctx.reply.error_tag;
-    } else if (call.error.empty()) {
-      call.error = outcome == Outcome::Answered ? "aggregate_call_status" : call.ctx.error_tag;
+    boost::system::error_code ec;
+    if (is_json_type(writer.content_type())) {
+      boost::json::parse_options options;
+      options.max_depth = 64;
+      call.json = boost::json::parse(writer.body(), ec, {}, options);
+      call.is_json = !ec;
     }
+    if (!call.is_json && !core::is_utf8(writer.body())) {
+      fail("aggregate_call_not_text");  // a JSON string cannot hold it
+      return;
+    }
+    call.state = CallState::Answered;
+    if (call.is_json) s.answers[index] = &call.json;
   }
-  --s.running;
-  s.wake->cancel();
 }
 
 // Stops the calls still running; when the timeout passed they count as failed by it, else
@@ -254,7 +287,6 @@ void AggregateAction::abandon_running(Scratch& s, bool timed_out) const {
       call.timed_out = true;
       call.error = "aggregate_timeout";
     }
-    call.abandoned = true;
     plan_.calls[i].proxy->abandon(call.ctx);
   }
 }
@@ -300,6 +332,11 @@ Task<Outcome> AggregateAction::answer(RequestContext& ctx, ResponseWriter& write
   head.status = 200;
   head.add("Content-Type", "application/json");
   head.add("X-Aggregate-Complete", complete ? "true" : "false");
+  // A part its upstream said not to store makes the whole answer so (the cache filter and any
+  // cache downstream read this).
+  if (std::any_of(s.calls.begin(), s.calls.end(),
+                  [](const auto& call) { return call->writer.uncacheable(); }))
+    head.add("Cache-Control", "no-store");
   for (const auto& [name, value] : plan_.response_headers) head.set(name, value);
   head.content_length = out.size();
   writer.start(head);
@@ -311,13 +348,17 @@ Task<Outcome> AggregateAction::answer(RequestContext& ctx, ResponseWriter& write
 Outcome AggregateAction::fail(RequestContext& ctx, Scratch& s) const {
   bool timed_out = s.deadline_passed;
   std::string_view first;  // the first required call that failed
+  std::size_t first_index = 0;
   std::string failed;
   for (std::size_t i = 0; i < plan_.calls.size(); ++i) {
     const auto& call = *s.calls[i];
     if (call.state != CallState::Failed) continue;
     if (!plan_.calls[i].optional) {
       timed_out = timed_out || call.timed_out;
-      if (first.empty()) first = plan_.calls[i].name;
+      if (first.empty()) {
+        first = plan_.calls[i].name;
+        first_index = i;
+      }
     }
     failed += failed.empty() ? "\"" : ",\"";
     core::append_json_escaped(failed, plan_.calls[i].name);
@@ -325,7 +366,14 @@ Outcome AggregateAction::fail(RequestContext& ctx, Scratch& s) const {
   }
   const int status = timed_out ? 504 : 502;
   s.message = timed_out ? "the aggregate timed out" : "a required call failed";
-  if (!first.empty()) s.message += ": " + std::string(first);
+  if (!first.empty()) {
+    s.message += ": " + std::string(first);
+    const auto& call = *s.calls[first_index];
+    if (!call.problem.empty() && call.error == "aggregate_missing_field")
+      s.message += " (" + call.problem + ")";
+    else if (!call.error.empty())
+      s.message += " (" + std::string(call.error) + ")";
+  }
   auto& reply = ctx.reply;
   reply.set_error(status, s.message, timed_out ? "aggregate_timeout" : "aggregate_call_failed");
   std::string body;

@@ -55,6 +55,7 @@ class AggregateAction final : public portico::proxy::Action {
   bool required_failed(const Scratch& s) const;
   void start_ready(RequestContext& ctx, Scratch& s) const;
   boost::asio::awaitable<void> run_call(Scratch& s, std::size_t index) const;
+  void settle(Scratch& s, std::size_t index, Outcome outcome) const;
   void abandon_running(Scratch& s, bool timed_out) const;
   boost::asio::awaitable<Outcome> answer(RequestContext& ctx, ResponseWriter& writer,
                                          Scratch& s) const;

@@ -5,6 +5,7 @@
 #include <boost/url/rfc/pchars.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <charconv>
+#include <cmath>
 #include <stdexcept>
 
 namespace portico::actions::aggregate {
@@ -22,6 +23,14 @@ void append_encoded(std::string& out, std::string_view value, bool in_query) {
     out += urls::encode(value, kQueryValueChars);
   else
     out += urls::encode(value, urls::pchars);
+}
+
+// Whether `value` may stand in for a placeholder: never empty (a path segment or a query value
+// the template meant to fill would vanish), nor a dot segment in a path, which an upstream
+// would resolve to another resource (/users/../admin).
+bool fills(std::string_view value, bool in_query) {
+  if (value.empty()) return false;
+  return in_query || (value != "." && value != "..");
 }
 
 // Drops the empty items a missing {query} leaves ("a=1&&b=2", "a=1&").
@@ -103,6 +112,23 @@ CallPath::CallPath(std::string_view pattern,
   }
 }
 
+// The identity's value a placeholder stands for; nullopt when it has none.
+std::optional<std::string> CallPath::identity_text(const portico::proxy::RequestContext& ctx,
+                                                   const Part& part) {
+  switch (part.kind) {
+    case Part::Kind::Consumer:
+      return std::string(ctx.identity.consumer);
+    case Part::Kind::CertSubject:
+      return std::string(ctx.client_cert_subject);
+    case Part::Kind::Claim:
+      if (const auto* claims = ctx.identity.claims)
+        if (const auto* claim = claims->if_contains(part.text)) return scalar_text(*claim);
+      return std::nullopt;
+    default:
+      return std::nullopt;
+  }
+}
+
 bool CallPath::fill(const portico::proxy::RequestContext& ctx, Answers answers, std::string& path,
                     std::string& query, std::string& problem) const {
   path.clear();
@@ -128,17 +154,18 @@ bool CallPath::fill(const portico::proxy::RequestContext& ctx, Answers answers, 
         break;
       }
       case Part::Kind::Consumer:
-        append_encoded(out, ctx.identity.consumer, part.in_query);
-        break;
       case Part::Kind::CertSubject:
-        append_encoded(out, ctx.client_cert_subject, part.in_query);
-        break;
-      case Part::Kind::Claim:
-        if (const auto* claims = ctx.identity.claims) {
-          if (const auto* claim = claims->if_contains(part.text))
-            if (auto text = scalar_text(*claim)) append_encoded(out, *text, part.in_query);
+      case Part::Kind::Claim: {
+        auto text = identity_text(ctx, part);
+        if (!text || !fills(*text, part.in_query)) {
+          problem.assign(1, '{');
+          if (part.kind == Part::Kind::Claim) problem.append("jwt.");
+          problem.append(part.text).append("} has no value for this request");
+          return false;
         }
+        append_encoded(out, *text, part.in_query);
         break;
+      }
       case Part::Kind::Query:
         // The client's query string, byte for byte, wherever the template puts it.
         if (ctx.head->has_query) {
@@ -151,7 +178,7 @@ bool CallPath::fill(const portico::proxy::RequestContext& ctx, Answers answers, 
         const auto* answer = part.call < answers.size() ? answers[part.call] : nullptr;
         const auto* value = answer ? find_field(*answer, part.field) : nullptr;
         auto text = value ? scalar_text(*value) : std::nullopt;
-        if (!text) {
+        if (!text || !fills(*text, part.in_query)) {
           problem = "{" + part.text + "} is not in that call's answer";
           return false;
         }
@@ -173,8 +200,18 @@ std::optional<std::string> scalar_text(const boost::json::value& value) {
       return std::string(value.get_bool() ? "true" : "false");
     case boost::json::kind::int64:
     case boost::json::kind::uint64:
-    case boost::json::kind::double_:
       return boost::json::serialize(value);
+    case boost::json::kind::double_: {
+      // 42.0 is "42", not serialize()'s "4.2E1"; others in their shortest exact form.
+      double number = value.get_double();
+      char digits[32];
+      std::to_chars_result written{};
+      if (std::trunc(number) == number && std::abs(number) < 9007199254740992.0)
+        written = std::to_chars(digits, digits + sizeof digits, static_cast<std::int64_t>(number));
+      else
+        written = std::to_chars(digits, digits + sizeof digits, number);
+      return std::string(digits, written.ptr);
+    }
     default:
       return std::nullopt;
   }

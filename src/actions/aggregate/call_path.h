@@ -2,7 +2,8 @@
 // filled per request from the route's match, the identity, the client's query string and the
 // JSON answers of the calls it depends on. Values are percent-encoded for where they land (a
 // path segment or a query value); a field that is missing, null, an object or an array fails
-// the call.
+// the call, as does an identity value the request lacks, an empty value, and "." or ".." in a
+// path.
 #pragma once
 
 #include <boost/json/value.hpp>
@@ -41,6 +42,8 @@ class CallPath {
     std::vector<std::string> field;  // CallField: the member names (or array indexes) in turn
     bool in_query = false;           // after the template's '?'
   };
+  static std::optional<std::string> identity_text(const portico::proxy::RequestContext& ctx,
+                                                  const Part& part);
   std::vector<Part> parts_;
 };
 

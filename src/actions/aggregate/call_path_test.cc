@@ -75,6 +75,30 @@ TEST_F(CallPathTest, AMissingNullOrNonScalarFieldFailsTheCall) {
   }
 }
 
+TEST_F(CallPathTest, NumbersAreWrittenAsPeopleWriteThem) {
+  user = boost::json::parse(R"({"a": 42.0, "b": 10.5, "c": -3, "d": 18446744073709551615})");
+  auto filled = fill("/n/{user.a}/{user.b}/{user.c}/{user.d}");
+  ASSERT_TRUE(filled.ok);
+  EXPECT_EQ(filled.path, "/n/42/10.5/-3/18446744073709551615");
+}
+
+TEST_F(CallPathTest, EmptyValuesAndDotSegmentsFailTheCall) {
+  user = boost::json::parse(R"({"empty": "", "up": "..", "here": "."})");
+  for (auto pattern :
+       {"/x/{user.empty}", "/x/{user.up}/admin", "/x/{user.here}", "/x?q={user.empty}"})
+    EXPECT_FALSE(fill(pattern).ok) << pattern;
+  auto filled = fill("/x?q={user.up}");  // a query value is not a path segment
+  ASSERT_TRUE(filled.ok);
+  EXPECT_EQ(filled.query, "q=..");
+}
+
+TEST_F(CallPathTest, AnIdentityValueTheRequestLacksFailsTheCall) {
+  EXPECT_FALSE(fill("/u/{consumer}").ok);
+  EXPECT_FALSE(fill("/u?tenant={jwt.tenant}").ok);
+  auto filled = fill("/u/{consumer}");
+  EXPECT_NE(filled.problem.find("{consumer} has no value"), std::string::npos) << filled.problem;
+}
+
 TEST_F(CallPathTest, TheClientsQueryStringGoesWhereTheTemplateSays) {
   head.has_query = true;
   head.query = "page=2&sort=desc";

@@ -35,7 +35,7 @@ struct ProxyAction::Scratch {
   std::uint64_t key_hash = 0;
   std::size_t index = 0;
   std::size_t avoid = upstream::no_target;
-  bool abandoned = false;  // abandon() was called
+  std::optional<asio::steady_timer> backoff;  // between attempts; abandon() cuts it short
   bool replayable = false;
   bool may_retry = false;
   bool success = false;
@@ -74,11 +74,6 @@ Outcome body_refused(RequestContext& ctx, BodyStatus status, std::string_view go
   }
 }
 
-Task<void> sleep_for(asio::io_context& io, std::chrono::microseconds duration) {
-  asio::steady_timer timer(io, duration);
-  co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-}
-
 }  // namespace
 
 std::vector<RewritePart> compile_rewrite(const std::string& pattern) {
@@ -110,7 +105,6 @@ Task<Outcome> ProxyAction::run(RequestContext& ctx, ResponseWriter& writer) cons
   auto& services = *ctx.services;
   auto& s = ctx.scratch.get<Scratch>();
   if (!s.exchange) s.exchange.emplace(services.io, services.deadlines, services.buffers);
-  s.abandoned = false;
   ctx.exchange.upstream = upstream.name;
   if (ctx.upgrade && !route_.websocket)
     co_return reply(ctx, 403, "WebSocket upgrades are not allowed on this route",
@@ -197,7 +191,7 @@ Task<Outcome> ProxyAction::run_attempts(RequestContext& ctx, ResponseWriter& wri
     s.client = BodyStatus::Ok;
     s.error = co_await attempt(ctx, s);
     state.target(s.index).end_request();
-    if (s.abandoned) s.client = BodyStatus::ClientGone;
+    if (ctx.abandoned) s.client = BodyStatus::ClientGone;
     if (s.client == BodyStatus::ClientGone) break;
     if (!decide_retry(ctx, s)) break;
 
@@ -205,8 +199,10 @@ Task<Outcome> ProxyAction::run_attempts(RequestContext& ctx, ResponseWriter& wri
     ++ctx.exchange.retries;
     exchange.finish(false);
     s.avoid = s.index;
-    co_await sleep_for(services.io, upstream.retry->backoff(ctx.exchange.retries, services.prng));
-    if (s.abandoned) {
+    if (!s.backoff) s.backoff.emplace(services.io);
+    s.backoff->expires_after(upstream.retry->backoff(ctx.exchange.retries, services.prng));
+    co_await s.backoff->async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ctx.abandoned) {
       s.client = BodyStatus::ClientGone;
       break;
     }
@@ -252,9 +248,10 @@ Task<Outcome> ProxyAction::run_attempts(RequestContext& ctx, ResponseWriter& wri
 
 void ProxyAction::abandon(RequestContext& ctx) const {
   auto& s = ctx.scratch.get<Scratch>();
-  s.abandoned = true;
+  ctx.abandoned = true;
   s.client_tag = "abandoned";
   if (s.exchange) s.exchange->abort();
+  if (s.backoff) s.backoff->cancel();
 }
 
 bool ProxyAction::decide_retry(RequestContext& ctx, Scratch& s) const {
@@ -300,7 +297,7 @@ Task<ExchangeError> ProxyAction::attempt(RequestContext& ctx, Scratch& s) const 
   const bool idempotent = is_idempotent(method);
   for (int stale = 0;; ++stale) {
     auto error = co_await exchange.open(s.address, idempotent);
-    if (s.abandoned) exchange.abort();  // it may have been opened after abandon() ran
+    if (ctx.abandoned) exchange.abort();  // it may have been opened after abandon() ran
     if (error != ExchangeError::None) co_return error;
     // A pooled connection the upstream closed meanwhile is not a failure of the target:
     // the request goes again, once, on a fresh connection.
@@ -309,7 +306,8 @@ Task<ExchangeError> ProxyAction::attempt(RequestContext& ctx, Scratch& s) const 
     if (error == ExchangeError::None && s.client == BodyStatus::Ok)
       error = co_await exchange.read_head(ctx.response, method == "HEAD", s.request_timeout,
                                           may_be_stale && idempotent);
-    if (error != ExchangeError::Stale || s.client != BodyStatus::Ok || s.abandoned) co_return error;
+    if (error != ExchangeError::Stale || s.client != BodyStatus::Ok || ctx.abandoned)
+      co_return error;
   }
 }
 

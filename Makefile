@@ -43,7 +43,7 @@ TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 TSAN_E2E := $(addprefix tests/e2e/,test_lifecycle.py test_upstream_state.py test_resilience.py \
             test_balancing.py test_auth_jwks.py test_auth_providers.py test_listener_tls.py \
             test_observability.py test_upstream_metrics.py test_websocket.py test_rate_limit.py \
-            test_rate_limit_redis.py test_cache.py test_cache_redis.py)
+            test_rate_limit_redis.py test_cache.py test_cache_redis.py test_aggregate.py)
 
 # Names of the *_test (or *_fuzz) targets a configured tree knows.
 targets_of = $$(ninja -C $(1) -t targets all | grep -o '^[a-z0-9_]*_$(2):' | grep -v '^cmake_' | tr -d : | sort -u || true)

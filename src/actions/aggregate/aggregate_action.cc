@@ -323,7 +323,11 @@ Task<Outcome> AggregateAction::answer(RequestContext& ctx, ResponseWriter& write
         if (const auto* member = object.if_contains(name)) kept.emplace(name, *member);
       out += boost::json::serialize(kept);
     } else {
-      out += call.writer.body();  // valid JSON as it came: no need to write it again
+      // Valid JSON as it came, so not written again; only the whitespace around it goes.
+      std::string_view body = call.writer.body();
+      auto first = body.find_first_not_of(" \t\r\n");
+      auto last = body.find_last_not_of(" \t\r\n");
+      out += body.substr(first, last - first + 1);
     }
   }
   out += '}';

@@ -58,7 +58,7 @@ struct CallRun {
   bool is_json = false;
   bool timed_out = false;  // the aggregate's timeout or the call's own
   bool started = false;    // made this request (its context is this request's)
-  std::string_view error;  // why it failed, for the log
+  std::string_view error;  // why it failed: in the 502's message
   std::string problem;     // a path that could not be filled
 };
 

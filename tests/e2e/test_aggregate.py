@@ -281,6 +281,8 @@ def test_params_are_encoded_where_they_land_and_the_query_passes_where_asked(gw,
     r = get(gw, "/open/9")
     orders = [e for e in be.log("/orders")][-1]
     assert orders["query"] == "user_id=9"  # no client query: no empty item left
+    r = get(gw, "/open/9?user_id=1&page=3")  # the template's user_id stays
+    assert be.log("/orders")[-1]["query"] == "user_id=9&page=3"
 
 
 def test_calls_run_in_parallel(gw, be):

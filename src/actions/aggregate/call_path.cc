@@ -33,6 +33,34 @@ bool fills(std::string_view value, bool in_query) {
   return in_query || (value != "." && value != "..");
 }
 
+// The client's query items, byte for byte, but for those naming a parameter the template sets
+// itself: a client may add to a call's query, not change what the route fixed (user_id=...).
+std::string client_items(std::string_view client, std::string_view template_query) {
+  auto name_of = [](std::string_view item) { return item.substr(0, item.find('=')); };
+  auto set_by_template = [&](std::string_view name) {
+    std::string_view rest = template_query;
+    while (!rest.empty()) {
+      auto amp = rest.find('&');
+      if (auto item = rest.substr(0, amp); !item.empty() && name_of(item) == name) return true;
+      if (amp == std::string_view::npos) break;
+      rest.remove_prefix(amp + 1);
+    }
+    return false;
+  };
+  std::string kept;
+  while (!client.empty()) {
+    auto amp = client.find('&');
+    auto item = client.substr(0, amp);
+    if (!item.empty() && !set_by_template(name_of(item))) {
+      if (!kept.empty()) kept += '&';
+      kept += item;
+    }
+    if (amp == std::string_view::npos) break;
+    client.remove_prefix(amp + 1);
+  }
+  return kept;
+}
+
 // Drops the empty items a missing {query} leaves ("a=1&&b=2", "a=1&").
 void drop_empty_items(std::string& query) {
   std::string tidy;
@@ -134,6 +162,7 @@ bool CallPath::fill(const portico::proxy::RequestContext& ctx, Answers answers, 
   path.clear();
   query.clear();
   bool has_query_part = false;
+  std::optional<std::size_t> client_query_at;
   for (const auto& part : parts_) {
     auto& out = part.in_query ? query : path;
     has_query_part = has_query_part || part.in_query;
@@ -167,11 +196,8 @@ bool CallPath::fill(const portico::proxy::RequestContext& ctx, Answers answers, 
         break;
       }
       case Part::Kind::Query:
-        // The client's query string, byte for byte, wherever the template puts it.
-        if (ctx.head->has_query) {
-          if (!query.empty() && query.back() != '&') query += '&';
-          query += ctx.head->query;
-        }
+        // The client's query string goes here once the template's own items are known.
+        client_query_at = query.size();
         has_query_part = true;
         break;
       case Part::Kind::CallField: {
@@ -188,6 +214,8 @@ bool CallPath::fill(const portico::proxy::RequestContext& ctx, Answers answers, 
     }
   }
   if (path.empty()) path.push_back('/');
+  if (client_query_at && ctx.head->has_query)
+    query.insert(*client_query_at, "&" + client_items(ctx.head->query, query) + "&");
   if (has_query_part) drop_empty_items(query);
   return true;
 }

@@ -115,6 +115,15 @@ TEST_F(CallPathTest, TheClientsQueryStringGoesWhereTheTemplateSays) {
   EXPECT_EQ(filled.query, "");
 }
 
+TEST_F(CallPathTest, TheClientCannotOverrideWhatTheTemplateSets) {
+  param("id", "9");
+  head.has_query = true;
+  head.query = "user_id=other&page=2&user_id=again&user_idx=1";
+  auto filled = fill("/orders?{query}&user_id={id}");
+  ASSERT_TRUE(filled.ok);
+  EXPECT_EQ(filled.query, "page=2&user_idx=1&user_id=9");
+}
+
 TEST_F(CallPathTest, IdentityPlaceholders) {
   boost::json::object claims;
   claims["tenant"] = "acme corp";

@@ -550,3 +550,23 @@ def test_a_call_waiting_for_a_pooled_connection_is_cancelled_at_once(gw, be):
     pt.assert_gateway_error(r, 502)
     assert r.json()["failed"] == ["failing"]
     assert elapsed < 1.5 * pt.SLOWDOWN, elapsed  # not the 3 s the connection was held
+
+
+def test_head_answers_the_heads_of_the_merged_answer(gw):
+    with requests.Session() as s:
+        full = s.get(gw.url + "/mixed", timeout=10)
+        head = s.head(gw.url + "/mixed", timeout=10)
+        again = s.get(gw.url + "/mixed", timeout=10)  # the connection is still in step
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["Content-Length"] == str(len(full.content))
+    assert head.headers["X-Aggregate-Complete"] == "true"
+    assert again.json() == full.json()
+
+
+def test_a_request_body_the_aggregate_does_not_use_leaves_the_connection_in_step(gw, be):
+    with requests.Session() as s:
+        posted = s.post(gw.url + "/mixed", data=b"x" * 20000, timeout=10)
+        after = s.get(gw.url + "/mixed", timeout=10)
+    assert posted.status_code == 200
+    assert after.status_code == 200 and after.json() == posted.json()
+    assert all(e["path"] in ("/text", "/users/5") for e in be.log())  # calls are GETs

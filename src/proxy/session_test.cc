@@ -22,22 +22,6 @@ using Task = boost::asio::awaitable<bool>;
 
 // --- the fake codec ---------------------------------------------------------------------------
 
-class FakeBody final : public RequestBody {
- public:
-  BodyStatus take_buffered() override { return BodyStatus::Ok; }
-  boost::asio::awaitable<BodyStatus> read(bool) override { co_return BodyStatus::Ok; }
-  const core::BodyPieces& pieces() const override { return pieces_; }
-  bool complete() const override { return true; }
-  bool has_room() const override { return false; }
-  bool chunked() const override { return false; }
-  std::optional<std::uint64_t> length() const override { return 0; }
-  bool expects_continue() const override { return false; }
-  boost::asio::awaitable<bool> send_continue() override { co_return true; }
-
- private:
-  core::BodyPieces pieces_;
-};
-
 // Records what reaches the codec.
 class RecordingWriter final : public ResponseWriter {
  public:
@@ -93,7 +77,7 @@ class FakeStream final : public RequestStream {
 
  private:
   core::RequestHead head_;
-  FakeBody body_;
+  EmptyBody body_;
   ConnectionFacts facts_;
 };
 

@@ -8,15 +8,15 @@ build_packages=(
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
   libyaml-cpp-dev libre2-dev libssl-dev zlib1g-dev libmimalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev libvalijson-dev
-  libhiredis-dev libbrotli-dev libzstd-dev libdeflate-dev
+  libhiredis-dev libbrotli-dev libzstd-dev libdeflate-dev libnghttp2-dev
 )
 test_packages=(
   curl openssl procps python3 python3-pytest python3-requests python3-websockets
   json-schema-test-suite
-  redis-server redis-tools python3-brotli python3-zstandard
+  redis-server redis-tools python3-brotli python3-zstandard python3-h2 nghttp2-client
 )
 bench_packages=(
-  nginx-light wrk haproxy nghttp2-client golang-go golang-github-gin-gonic-gin-dev
+  nginx-light wrk haproxy golang-go golang-github-gin-gonic-gin-dev
 )
 
 want=("${build_packages[@]}" "${test_packages[@]}")

@@ -114,6 +114,18 @@ void read_limits(YamlReader& r, const std::optional<Field>& field, Limits& limit
   assign(r.integer(f->get("max_connections"), 1, INT32_MAX), limits.max_connections);
 }
 
+void read_http2(YamlReader& r, const std::optional<Field>& field, Http2Config& http2) {
+  auto f = r.mapping(field, yaml_keys<Http2Config>());
+  if (!f) return;
+  assign(r.boolean(f->get("enabled")), http2.enabled);
+  assign(r.integer(f->get("max_concurrent_streams"), 1, 1 << 20), http2.max_concurrent_streams);
+  assign(r.size(f->get("initial_window")), http2.initial_window);
+  // Below 16KiB every stream would stall on round trips; HTTP/2 caps a window at 2^31 - 1.
+  if (f->has("initial_window") &&
+      (http2.initial_window < 16 * 1024 || http2.initial_window > 0x7fffffffu))
+    r.error(*f->get("initial_window"), "expected a size from 16KiB to 2GiB - 1");
+}
+
 // Where a second, non-empty YAML document starts, if there is one. Looks at two documents at
 // most: yaml-cpp 0.7's LoadAll loops forever on a stray "," (jbeder/yaml-cpp#1040).
 std::optional<Mark> second_document(const std::string& text) {
@@ -216,6 +228,7 @@ void read_server(YamlReader& r, const std::optional<Field>& field, ServerConfig&
     }
     read_tls(r, f->get("tls"), server);
     read_limits(r, f->get("limits"), server.limits);
+    read_http2(r, f->get("http2"), server.http2);
     if (auto proxies = r.list(f->get("trusted_proxies"), true)) {
       for (const auto& item : *proxies) {
         auto text = r.text(item);

@@ -61,17 +61,38 @@ constexpr auto notes_of(const Limits*) {
                               {.member = "max_body_bytes", .schema = kSizeSchema}});
 }
 
+// `server.http2`: h2 via ALPN on TLS listeners, h2c (prior-knowledge preface) on plain ones.
+struct Http2Config {
+  bool enabled = true;
+  std::uint64_t max_concurrent_streams = 128;
+  std::uint64_t initial_window = 1024 * 1024;  // per-stream receive window
+};
+BOOST_DESCRIBE_STRUCT(Http2Config, (), (enabled, max_concurrent_streams, initial_window))
+constexpr auto notes_of(const Http2Config*) {
+  return std::to_array<Note>({
+      {.member = "enabled",
+       .description = "Offer h2 by ALPN on TLS listeners and serve h2c on plain ones."},
+      {.member = "max_concurrent_streams",
+       .description = "Streams a client may have open at once on one connection."},
+      {.member = "initial_window",
+       .description = "Each stream's receive window: what a client may send ahead of what "
+                      "the upstream has taken.",
+       .schema = kSizeSchema},
+  });
+}
+
 struct ServerConfig {
   std::vector<Endpoint> listen;        // default: 0.0.0.0:8080
   int workers = 0;                     // 0 = auto (one per core)
   std::optional<ServerTlsConfig> tls;  // absent: the listeners speak plain HTTP
+  Http2Config http2;
   Limits limits;
   std::vector<Cidr> trusted_proxies;
   std::string request_id_header = "X-Correlation-ID";
   Duration drain_timeout = 15s;
 };
 BOOST_DESCRIBE_STRUCT(ServerConfig, (),
-                      (listen, workers, tls, limits, trusted_proxies, request_id_header,
+                      (listen, workers, tls, http2, limits, trusted_proxies, request_id_header,
                        drain_timeout))
 constexpr auto notes_of(const ServerConfig*) {
   return std::to_array<Note>({

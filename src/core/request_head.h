@@ -32,7 +32,7 @@ class RequestHead {
   std::string_view query;     // without the '?'; empty when absent
   bool has_query = false;
   std::string path;  // normalized path, what routing sees
-  int version = 11;  // 10 or 11
+  int version = 11;  // 10, 11, or 20 (an HTTP/2 stream)
   std::vector<HeaderField> fields;
 
   // First field with this name (case-insensitive), or an empty view.

@@ -16,9 +16,10 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 ServerConnection::ServerConnection(ServerEnvironment& env, tcp::socket socket,
                                    std::shared_ptr<net::TlsServerContext> tls,
-                                   proxy::RequestHandler& handler)
+                                   proxy::RequestHandler& handler, Http2Handoff& http2)
     : env_(env),
       handler_(handler),
+      http2_(http2),
       socket_(std::move(socket)),
       tls_context_(std::move(tls)),
       deadline_(env.deadlines()) {
@@ -73,7 +74,11 @@ Task<> ServerConnection::run() {
     co_return;
   }
   bool orderly = true;  // false when the client vanished or broke the protocol mid-request
-  for (;;) {
+  if (tls_ && env_.http2().enabled && net::negotiated_h2(tls_->native_handle())) {
+    co_await serve_http2();
+    orderly = false;  // HTTP/2 said goodbye in its own frames
+  }
+  while (!upgraded_to_h2_) {
     if (!buffer_ || buffer_->size() == 0) {
       if (env_.draining()) break;
       auto next = buffer_ ? co_await wait_hot() : Wait::Cold;
@@ -98,6 +103,10 @@ Task<> ServerConnection::run() {
       }
     }
     auto after = co_await serve_request();
+    if (after == After::Http2) {
+      co_await serve_http2();
+      break;
+    }
     if (after == After::Abort) {
       orderly = false;
       break;
@@ -254,6 +263,13 @@ Task<ServerConnection::After> ServerConnection::serve_request() {
   rq_->refusal = {};
   start_parser();
 
+  if (first_request_) {
+    first_request_ = false;
+    if (!tls_ && env_.http2().enabled) {
+      auto sniffed = co_await sniff_preface();
+      if (sniffed != After::KeepAlive) co_return sniffed;
+    }
+  }
   auto after = co_await read_head();
   if (after == After::Abort) co_return after;
   if (rq_->refusal.status != 0) {
@@ -268,6 +284,56 @@ Task<ServerConnection::After> ServerConnection::serve_request() {
 
   if (!co_await handler_.serve(*this)) co_return After::Abort;
   co_return close_after_ ? After::Close : After::KeepAlive;
+}
+
+Task<ServerConnection::After> ServerConnection::sniff_preface() {
+  static constexpr std::string_view preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  deadline_.arm(socket_, env_.limits().header_timeout);
+  while (buffer_->size() < preface.size() &&
+         preface.starts_with(std::string_view(buffer_->read_ptr(), buffer_->size()))) {
+    auto [ec, n] = co_await read_some(asio::buffer(buffer_->write_ptr(), buffer_->space()));
+    if (ec || deadline_.fired()) {
+      deadline_.disarm();
+      co_return After::Abort;
+    }
+    buffer_->end += n;
+  }
+  deadline_.disarm();
+  if (std::string_view(buffer_->read_ptr(), buffer_->size()).starts_with(preface))
+    co_return After::Http2;
+  co_return After::KeepAlive;  // HTTP/1: read_head parses what is here
+}
+
+Task<> ServerConnection::serve_http2() {
+  upgraded_to_h2_ = true;
+  std::string early;
+  if (buffer_) {
+    early.assign(buffer_->read_ptr(), buffer_->size());
+    env_.buffers().release(std::move(buffer_));
+  }
+  release_scratch();
+  Transport transport(*this);
+  co_await http2_.serve_http2(transport, facts_, early);
+}
+
+Task<std::tuple<boost::system::error_code, std::size_t>> ServerConnection::Transport::read_some(
+    asio::mutable_buffer buffer) {
+  co_return co_await c_.read_some(buffer);
+}
+
+Task<std::tuple<boost::system::error_code, std::size_t>> ServerConnection::Transport::write(
+    asio::const_buffer bytes) {
+  if (c_.tls_) co_return co_await c_.tls_->write(bytes);
+  boost::system::error_code ec;
+  auto now = net::write_now(c_.socket_, bytes, ec);
+  if (ec || now == bytes.size()) co_return std::tuple(ec, now);
+  auto [rest_ec, n] = co_await asio::async_write(c_.socket_, bytes + now, use_tuple);
+  co_return std::tuple(rest_ec, now + n);
+}
+
+void ServerConnection::Transport::cancel() {
+  boost::system::error_code ignored;
+  c_.socket_.cancel(ignored);
 }
 
 void ServerConnection::start_parser() {

@@ -39,6 +39,7 @@ class ServerEnvironment {
  public:
   virtual ~ServerEnvironment() = default;
   virtual const config::Limits& limits() const = 0;  // of the current config
+  virtual const config::Http2Config& http2() const = 0;
   virtual net::BufferPool& buffers() = 0;
   virtual net::DeadlineList& deadlines() = 0;
   virtual boost::asio::io_context& io() = 0;
@@ -46,11 +47,22 @@ class ServerEnvironment {
   virtual bool draining() const = 0;
 };
 
+// Where a connection goes when it turns out to speak HTTP/2 (ALPN h2, or the h2c preface).
+class Http2Handoff {
+ public:
+  virtual ~Http2Handoff() = default;
+  // Serves the connection as HTTP/2 over `transport` until it ends; `early`: bytes already
+  // read (the preface, and whatever followed it).
+  virtual Task<> serve_http2(net::ByteStream& transport, const proxy::ConnectionFacts& facts,
+                             std::string_view early) = 0;
+};
+
 class ServerConnection final : private proxy::RequestStream {
  public:
-  // `tls`: the listener's TLS, or null for plain HTTP.
+  // `tls`: the listener's TLS, or null for plain HTTP. `http2`: where HTTP/2 connections go.
   ServerConnection(ServerEnvironment& env, boost::asio::ip::tcp::socket socket,
-                   std::shared_ptr<net::TlsServerContext> tls, proxy::RequestHandler& handler);
+                   std::shared_ptr<net::TlsServerContext> tls, proxy::RequestHandler& handler,
+                   Http2Handoff& http2);
   ~ServerConnection() override;
 
   Task<> run();
@@ -59,7 +71,7 @@ class ServerConnection final : private proxy::RequestStream {
   const proxy::ConnectionFacts& facts() const { return facts_; }
 
  private:
-  enum class After { KeepAlive, Close, Abort };  // how a request ended
+  enum class After { KeepAlive, Close, Abort, Http2 };  // how a request ended
   enum class Wait { Ready, Cold, Close };        // how the wait for the next one ended
 
   // RequestStream
@@ -72,6 +84,10 @@ class ServerConnection final : private proxy::RequestStream {
   std::uint64_t bytes_out() const override { return bytes_out_; }
 
   Task<bool> handshake();  // the TLS handshake; false when it failed
+  // On a plain connection's first request: does it open with the HTTP/2 preface? Reads until
+  // the bytes say (Close: the client went away or stalled).
+  Task<After> sniff_preface();
+  Task<> serve_http2();
   Task<Wait> wait_hot();   // read at once into the buffer still held
   // Going cold: no buffer, no scratch, the idle deadline armed; waking: false when the wait
   // ended without a request (idle_timeout, drain, the client closed).
@@ -104,6 +120,22 @@ class ServerConnection final : private proxy::RequestStream {
   Task<> pump_upstream_to_client(net::ByteStream& upstream);
   Task<> watch_idle(std::chrono::milliseconds idle_timeout);
   void end_relay();
+
+  // The connection's bytes for the HTTP/2 codec.
+  class Transport final : public net::ByteStream {
+   public:
+    explicit Transport(ServerConnection& connection) : c_(connection) {}
+    Task<std::tuple<boost::system::error_code, std::size_t>> read_some(
+        boost::asio::mutable_buffer buffer) override;
+    Task<std::tuple<boost::system::error_code, std::size_t>> write(
+        boost::asio::const_buffer bytes) override;
+    void cancel() override;
+    std::string_view take_early_bytes() override { return {}; }
+    boost::asio::mutable_buffer scratch() override { return {}; }
+
+   private:
+    ServerConnection& c_;
+  };
 
   class Writer final : public proxy::ResponseWriter {
    public:
@@ -138,6 +170,7 @@ class ServerConnection final : private proxy::RequestStream {
 
   ServerEnvironment& env_;
   proxy::RequestHandler& handler_;
+  Http2Handoff& http2_;
   boost::asio::ip::tcp::socket socket_;
   // TLS over socket_ when the listener speaks it; the context it was made with lives as long.
   std::shared_ptr<net::TlsServerContext> tls_context_;
@@ -170,8 +203,10 @@ class ServerConnection final : private proxy::RequestStream {
   Body body_source_{*this};
 
   bool idle_ = false;
+  bool first_request_ = true;
   bool close_after_ = false;
   bool upgraded_ = false;  // the connection relays bytes of another protocol now
+  bool upgraded_to_h2_ = false;
   net::ByteStream* relay_peer_ = nullptr;
   net::Clock::time_point last_relay_activity_{};
   std::unique_ptr<boost::asio::steady_timer> relay_idle_timer_;

@@ -113,11 +113,14 @@ int on_ticket_key(SSL*, unsigned char name[16], unsigned char* iv, EVP_CIPHER_CT
 }
 
 int on_alpn(SSL*, const unsigned char** out, unsigned char* out_length, const unsigned char* in,
-            unsigned int in_length, void*) {
-  // HTTP/1.1 only until the HTTP/2 codec exists: h2 must not be chosen.
-  static constexpr unsigned char offered[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+            unsigned int in_length, void* offer_h2) {
+  // Our preference first: h2 when the HTTP/2 codec is on, else HTTP/1.1 only.
+  static constexpr unsigned char with_h2[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  static constexpr unsigned char http1_only[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  const unsigned char* offered = offer_h2 ? with_h2 : http1_only;
+  unsigned int offered_length = offer_h2 ? sizeof with_h2 : sizeof http1_only;
   unsigned char* chosen = nullptr;
-  if (SSL_select_next_proto(&chosen, out_length, offered, sizeof offered, in, in_length) !=
+  if (SSL_select_next_proto(&chosen, out_length, offered, offered_length, in, in_length) !=
       OPENSSL_NPN_NEGOTIATED)
     return SSL_TLSEXT_ERR_NOACK;  // no overlap: go on without ALPN
   *out = chosen;
@@ -157,7 +160,7 @@ TlsServerContext::TlsServerContext(const TlsServerOptions& options) {
     // One TLS 1.3 ticket per handshake, not OpenSSL's two: each costs a seal and a record, and
     // a resumed connection is given a fresh one.
     SSL_CTX_set_num_tickets(native, 1);
-    SSL_CTX_set_alpn_select_cb(native, on_alpn, nullptr);
+    SSL_CTX_set_alpn_select_cb(native, on_alpn, options.offer_h2 ? native : nullptr);
     SSL_CTX_set_tlsext_servername_callback(native, on_server_name);
     SSL_CTX_set_tlsext_servername_arg(native, this);
 
@@ -242,6 +245,13 @@ std::string verified_peer_subject(SSL* ssl) {
   std::string subject(data, static_cast<std::size_t>(length > 0 ? length : 0));
   BIO_free(bio);
   return subject;
+}
+
+bool negotiated_h2(SSL* ssl) {
+  const unsigned char* protocol = nullptr;
+  unsigned int length = 0;
+  SSL_get0_alpn_selected(ssl, &protocol, &length);
+  return length == 2 && protocol[0] == 'h' && protocol[1] == '2';
 }
 
 }  // namespace portico::net

@@ -23,7 +23,11 @@ struct TlsServerOptions {
   bool tls13_only = false;                // min_version "1.3"
   std::string client_ca_file;             // empty: no client certificates asked for
   bool client_cert_required = true;       // with client_ca_file
+  bool offer_h2 = false;                  // ALPN: h2 before http/1.1 (server.http2.enabled)
 };
+
+// Whether ALPN chose h2 on this connection.
+bool negotiated_h2(SSL* ssl);
 
 class TlsServerContext {
  public:
@@ -52,5 +56,6 @@ class TlsServerContext {
 // The verified client certificate's subject in RFC 2253 form ("CN=alice,O=Example"), or empty
 // when the client sent none or it did not verify.
 std::string verified_peer_subject(SSL* ssl);
+
 
 }  // namespace portico::net

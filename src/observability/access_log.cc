@@ -192,6 +192,7 @@ void format_access_log_line(std::string& out, const AccessLogEntry& entry) {
   append_optional(out, "trace_id", entry.trace_id);
   append_string(out, "client_ip", entry.client_ip);
   append_string(out, "method", entry.method);
+  if (!entry.protocol.empty()) append_string(out, "protocol", entry.protocol);
   out += ",\"path\":\"";
   append_escaped(out, entry.path);
   if (!entry.query.empty()) {

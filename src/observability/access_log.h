@@ -20,7 +20,8 @@ struct AccessLogEntry {
   std::string_view trace_id;
   std::string_view client_ip;
   std::string_view method;
-  std::string_view path;   // raw path
+  std::string_view protocol;  // "HTTP/1.1", "HTTP/1.0", "HTTP/2"; left out when empty
+  std::string_view path;      // raw path
   std::string_view query;  // raw query; token / access_token values are redacted when written
   std::string_view route;
   int status = 0;

@@ -91,6 +91,9 @@ void MetricsShard::add(const MetricsShard& other) {
   }
   active_connections_ += other.active_connections_;
   websocket_connections_ += other.websocket_connections_;
+  http2_streams_ += other.http2_streams_;
+  for (std::size_t i = 0; i < http2_goaways_.size(); ++i)
+    http2_goaways_[i] += other.http2_goaways_[i];
   if (other.counters_.size() > counters_.size()) counters_.resize(other.counters_.size());
   for (std::size_t i = 0; i < other.counters_.size(); ++i) counters_[i] += other.counters_[i];
   if (other.histograms_.size() > histograms_.size()) histograms_.resize(other.histograms_.size());
@@ -183,6 +186,20 @@ void render_prometheus(std::string& out, const MetricsShard& total,
   out += "portico_websocket_connections ";
   append_number(out, total.websocket_connections());
   out += '\n';
+  append_header(out, "portico_http2_streams_total", "HTTP/2 streams opened by clients.",
+                "counter");
+  out += "portico_http2_streams_total ";
+  append_number(out, total.http2_streams());
+  out += '\n';
+  append_header(out, "portico_http2_goaway_total",
+                "HTTP/2 connections the gateway ended with GOAWAY, by reason.", "counter");
+  for (std::size_t i = 1; i < http2_goaway_reasons.size(); ++i) {
+    out += "portico_http2_goaway_total{reason=\"";
+    out += http2_goaway_reasons[i];
+    out += "\"} ";
+    append_number(out, total.http2_goaways()[i]);
+    out += '\n';
+  }
 
   append_header(out, "portico_config_reloads_total", "Config reloads, by result.", "counter");
   out += "portico_config_reloads_total{result=\"success\"} ";

@@ -79,6 +79,11 @@ class MetricsShard {
   void connection_closed() { --active_connections_; }
   void websocket_opened() { ++websocket_connections_; }
   void websocket_closed() { --websocket_connections_; }
+  void http2_stream() { ++http2_streams_; }
+  // An HTTP/2 connection ended with GOAWAY; `reason` indexes http2_goaway_reasons.
+  void http2_goaway(std::size_t reason) {
+    if (reason < http2_goaways_.size()) ++http2_goaways_[reason];
+  }
 
   // Sum of shards; called on the scraping thread with copies taken on each worker.
   void add(const MetricsShard& other);
@@ -86,6 +91,8 @@ class MetricsShard {
   const std::vector<RouteStats>& routes() const { return routes_; }
   std::int64_t active_connections() const { return active_connections_; }
   std::int64_t websocket_connections() const { return websocket_connections_; }
+  std::uint64_t http2_streams() const { return http2_streams_; }
+  const auto& http2_goaways() const { return http2_goaways_; }
   const std::vector<std::uint64_t>& counters() const { return counters_; }
   const std::vector<Histogram>& histograms() const { return histograms_; }
 
@@ -95,7 +102,14 @@ class MetricsShard {
   std::vector<Histogram> histograms_;    // index = series id
   std::int64_t active_connections_ = 0;
   std::int64_t websocket_connections_ = 0;
+  std::uint64_t http2_streams_ = 0;
+  std::array<std::uint64_t, 10> http2_goaways_{};
 };
+
+// The reasons of portico_http2_goaway_total, in http2::EndReason's order.
+inline constexpr std::array<std::string_view, 10> http2_goaway_reasons = {
+    "none",          "protocol_error", "rapid_reset",    "continuation_flood", "header_too_large",
+    "control_flood", "outbound_flood", "header_timeout", "idle_timeout",       "drain"};
 
 // Process-wide counters that are not per request.
 struct ProcessCounters {

@@ -274,6 +274,7 @@ std::shared_ptr<const Runtime> compile_runtime(std::shared_ptr<const config::Con
       tls.tls13_only = server.tls->min_version == "1.3";
       tls.client_ca_file = server.tls->client_ca;
       tls.client_cert_required = server.tls->client_auth != "optional";
+      tls.offer_h2 = server.http2.enabled;
       runtime->tls_server = std::make_shared<net::TlsServerContext>(tls);
     }
   }

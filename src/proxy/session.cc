@@ -353,6 +353,9 @@ void Session::log(const CompiledRoute* route) {
   entry.client_ip =
       client_ip_.empty() ? std::string_view(facts.peer_ip) : std::string_view(client_ip_);
   entry.method = head_->method;
+  entry.protocol = head_->version == 20   ? std::string_view("HTTP/2")
+                   : head_->version == 10 ? std::string_view("HTTP/1.0")
+                                          : std::string_view("HTTP/1.1");
   entry.path = head_->raw_path;
   entry.query = head_->query;
   entry.route = route ? std::string_view(route->name) : std::string_view();

@@ -50,6 +50,7 @@ class Worker final : public upstream::TargetPools,
   boost::asio::io_context& io() override { return io_; }
   const std::shared_ptr<const Runtime>& runtime() const override { return runtime_; }
   const config::Limits& limits() const override { return runtime_->limits(); }
+  const config::Http2Config& http2() const override { return runtime_->config->server.http2; }
   net::BufferPool& buffers() override { return buffers_; }
   net::DeadlineList& deadlines() override { return deadlines_; }
   observability::MetricsShard& metrics() override { return metrics_; }

@@ -197,13 +197,17 @@ CACHE_PEERS = ("portico+cache-hit", "portico+cache-hit-10k", "portico+cache-gzip
 # Rows with a bar against a peer of their own (not the plain proxy): peer -> [(other, minimum
 # ratio, the figures the bar is on)], and rows only reported against one: peer -> [other].
 PEER_TARGETS = {"portico+cache-hit": [("portico", 2.0, ("rps", "req_per_cpu_s"))],
+                "portico+h2c": [("haproxy+h2c", 1.0, ("rps", "req_per_cpu_s")),
+                                ("nginx+h2c", 1.0, ("rps", "req_per_cpu_s"))],
                 "portico+aggregate": [("portico", 0.9, ("rps", "req_per_cpu_s"))],
                 "portico+gzip": [("nginx+gzip", 1.0, ("req_per_cpu_s",))]}
 PEER_REPORTS = {"portico+cache-hit": ["portico+respond"], "portico+aggregate": ["gin-dashboard"],
                 "gin-dashboard": ["portico"], "portico+br": ["nginx+gzip", "portico+gzip"],
                 "portico+zstd": ["nginx+gzip", "portico+gzip"], "portico+gzip": ["portico+json10k"],
                 "portico+cache-gzip-hit": ["portico+cache-hit-10k", "portico+gzip"],
-                "portico+cache-hit-10k": ["portico+json10k"], "nginx+gzip": ["nginx+json10k"]}
+                "portico+cache-hit-10k": ["portico+json10k"], "nginx+gzip": ["nginx+json10k"],
+                "portico+h2-tls": ["haproxy+h2-tls", "nginx+h2-tls"],
+                "portico+h2c-1conn": ["haproxy+h2c-1conn"], "haproxy+h2c": ["haproxy"], "nginx+h2c": ["nginx"]}
 
 
 def json10k(size=10240):
@@ -329,6 +333,8 @@ class Proc:
         self.encoding = None  # set: the answer must carry this Content-Encoding (wrk sends Accept-Encoding)
         self.cache_hit = False  # the answer must be a cache HIT (X-Cache), counted during the run too
         self.admin_port = None  # Portico's admin listener (/metrics, DELETE /admin/cache)
+        self.h2 = None  # set: h2load drives the row over HTTP/2, {"streams": -m, "conns": -c or None}
+        self.tmp = tmp
         self.log = open(Path(tmp) / ("%s.out" % name), "wb")
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env)
@@ -407,12 +413,13 @@ def listener_certificate(tmp):
 SESSION_PROBE = "/bench-session-reused"
 
 
-def start_nginx_proxy(tmp, backend_port, tls_ca=None, name="nginx", listener_tls=False, server_extra=""):
+def start_nginx_proxy(tmp, backend_port, tls_ca=None, name="nginx", listener_tls=False, server_extra="",
+                      listen_extra=""):
     """nginx proxying to the backend; with `tls_ca`, over TLS verified against that CA; with
     `listener_tls`, its listener terminates TLS 1.3 (listener_certificate) and SESSION_PROBE
     answers $ssl_session_reused ("r" or ".")."""
     port = free_port()
-    listen = "127.0.0.1:%d" % port
+    listen = "127.0.0.1:%d%s" % (port, listen_extra)
     probe = ""
     if listener_tls:
         cert, key = listener_certificate(tmp)
@@ -455,9 +462,9 @@ def HAPROXY_MAXCONN():
     return min(40000, (fd_limit() - 100) // 2)
 
 
-def start_haproxy(tmp, backend_port):
+def start_haproxy(tmp, backend_port, name="haproxy", bind_extra=""):
     port = free_port()
-    conf = Path(tmp) / "haproxy.cfg"
+    conf = Path(tmp) / ("%s.cfg" % name)
     conf.write_text("""global
   nbthread 1
   maxconn %d
@@ -469,12 +476,37 @@ defaults
   timeout http-keep-alive 120s
   http-reuse always
 frontend fe
-  bind 127.0.0.1:%d
+  bind 127.0.0.1:%d%s
   default_backend be
 backend be
   server s1 127.0.0.1:%d
-""" % (HAPROXY_MAXCONN(), port, backend_port))
-    return Proc("haproxy", ["haproxy", "-db", "-f", str(conf)], port, tmp)
+""" % (HAPROXY_MAXCONN(), port, bind_extra, backend_port))
+    return Proc(name, ["haproxy", "-db", "-f", str(conf)], port, tmp)
+
+
+# The HTTP/2 rows (issue 12): h2load -m H2_STREAMS over h2c (prior knowledge) or h2 over TLS with
+# the listener certificate, at each -c of the run; the one-connection rows open one connection with
+# H2_ONE_CONN_STREAMS streams. Upstreams stay HTTP/1.1 with the same keep-alive pool.
+H2_STREAMS, H2_ONE_CONN_STREAMS = 10, 100
+H2_PEERS = ("nginx+h2c", "haproxy+h2c", "portico+h2c", "nginx+h2-tls", "haproxy+h2-tls", "portico+h2-tls",
+            "haproxy+h2c-1conn", "portico+h2c-1conn")
+
+
+def h2_row(p, tls=False, one_connection=False):
+    p.h2 = {"streams": H2_ONE_CONN_STREAMS if one_connection else H2_STREAMS,
+            "conns": 1 if one_connection else None}
+    if tls:
+        p.tls_ca = listener_certificate(p.tmp)[0]
+    return p
+
+
+def start_haproxy_h2(tmp, backend_port, tls=False, name="haproxy-h2c"):
+    if not tls:
+        return start_haproxy(tmp, backend_port, name, " proto h2")
+    cert, key = listener_certificate(tmp)
+    bundle = Path(tmp) / "listener-bundle.pem"
+    bundle.write_text(Path(cert).read_text() + Path(key).read_text())
+    return start_haproxy(tmp, backend_port, name, " ssl crt %s alpn h2,http/1.1" % bundle)
 
 
 def indent(text, by):
@@ -798,8 +830,21 @@ def check_ws(port):
 def check_row(proc):
     """Raise RowAborted unless the request wrk will send answers 200 with the backend's body and,
     for a row with a token, the same request answers 401 without it and with a forged one; over
-    TLS 1.3 for a TLS listener, and with `Connection: close` answered for a handshake row."""
+    TLS 1.3 for a TLS listener, and with `Connection: close` answered for a handshake row; over
+    HTTP/2 (curl) for an h2 row."""
     info = {}
+    if proc.h2:
+        argv = ["curl", "-s", "-o", "-", "-w", "\n%{http_version} %{http_code}", "--max-time", "5"]
+        if proc.tls_ca:
+            argv += ["--http2", "--cacert", str(proc.tls_ca), "https://127.0.0.1:%d%s" % (proc.port, proc.path)]
+        else:
+            argv += ["--http2-prior-knowledge", "http://127.0.0.1:%d%s" % (proc.port, proc.path)]
+        out = subprocess.run(argv, capture_output=True, timeout=10).stdout
+        body, _, tail = out.rpartition(b"\n")
+        if tail != b"2 200" or body != proc.expect:
+            raise RowAborted("over HTTP/2 the row answered %r with %r, not HTTP/2 200 with the backend's "
+                             "body" % (tail, body[:120]))
+        return
 
     def fetch(headers, what):
         try:
@@ -920,8 +965,47 @@ def cache_counts(proc):
     return counts
 
 
+def h2load(port, conns, streams, seconds, warmup, scheme, tmp, pid):
+    """h2load for `seconds` after `warmup`; p50/p99 from its per-request log (microseconds);
+    `cpu`: the CPU seconds process `pid` spent in the timed part."""
+    log = Path(tmp) / "h2load.log"
+    argv = ["h2load", "-t1", "-c%d" % conns, "-m%d" % streams, "-D", str(seconds),
+            "--warm-up-time=%d" % warmup, "--log-file=%s" % log, "%s://127.0.0.1:%d/" % (scheme, port)]
+    run = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    time.sleep(warmup + 0.2)  # h2load connects, then warms up
+    before = cpu_seconds(pid)
+    out, _ = run.communicate(timeout=seconds + warmup + 30)
+    res = {"raw": out, "cpu": cpu_seconds(pid) - before}
+    m = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed", out)
+    res["requests"] = int(m.group(3)) if m else 0
+    res["failed"] = int(m.group(4)) if m else 0
+    m = re.search(r"finished in ([\d.]+)(m?s), ([\d.]+) req/s", out)
+    res["rps"] = float(m.group(3)) if m else 0.0
+    m = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    res["non2xx"] = sum(int(m.group(i)) for i in (2, 3, 4)) if m else 0
+    res["socket_errors"] = ""
+    res["transfer_mib_s"] = float("nan")
+    durations = []
+    if log.exists():
+        for line in log.read_text().splitlines():
+            fields = line.split("\t")
+            if len(fields) >= 3 and fields[1] == "200":
+                durations.append(int(fields[2]) / 1000.0)
+        log.unlink()
+    durations.sort()
+    for pct in (50, 99):
+        res["p%d" % pct] = durations[min(len(durations) - 1, len(durations) * pct // 100)] if durations else float("nan")
+    return res
+
+
 def measure(proc, conns, seconds, warmup):
     scheme = "https" if proc.tls_ca else "http"
+    if proc.h2:
+        c = proc.h2["conns"] or conns
+        res = h2load(proc.port, c, proc.h2["streams"], seconds, warmup, scheme, proc.tmp, proc.pid)
+        res["req_per_cpu_s"] = res["requests"] / res["cpu"] if res["cpu"] > 0 else float("nan")
+        res["rss_kib"] = pt.vm_rss_kib(proc.pid)
+        return res
     wrk(proc.port, conns, warmup, latency=False, headers=proc.headers, scheme=scheme,
         preload=proc.wrk_preload, script=proc.wrk_script, path=proc.path)
     counts = cache_counts(proc) if proc.cache_hit else None
@@ -1523,7 +1607,9 @@ DEFAULT_PEERS = ["direct", "nginx", "haproxy", "portico", "portico+log", "portic
                  "nginx+tls-listener", "portico+tls-listener", "nginx+tls-handshake", "portico+tls-handshake",
                  "ws-direct", "portico+ws", "portico+respond", "portico+cache-hit", "nginx+json10k",
                  "portico+json10k", "portico+cache-hit-10k", "nginx+gzip", "portico+gzip", "portico+br",
-                 "portico+zstd", "portico+cache-gzip-hit", "portico+aggregate", "gin-dashboard"]
+                 "portico+zstd", "portico+cache-gzip-hit", "portico+aggregate", "gin-dashboard",
+                 "nginx+h2c", "haproxy+h2c", "portico+h2c", "nginx+h2-tls", "haproxy+h2-tls", "portico+h2-tls",
+                 "haproxy+h2c-1conn", "portico+h2c-1conn"]
 # Rows compared with a peer of their own kind rather than with plain nginx.
 PAIRS = {"portico+tls-upstream": "nginx+tls-upstream", "portico+tls-listener": "nginx+tls-listener",
          "portico+validate": "portico+post"}
@@ -1537,7 +1623,7 @@ BASELINE_PREFIX = "portico@"
 ABORTABLE = set(FEATURE_TARGETS) | HANDSHAKE_PEERS | set(WS_PEERS) | {
     "nginx+tls-listener", "portico+tls-listener", "portico+rate-limit-redis", "portico+post",
     "portico+validate"} | set(PEER_TARGETS) | set(PEER_REPORTS) | set(CACHE_PEERS) | {
-    "portico+respond", "nginx+json10k", "portico+json10k"}
+    "portico+respond", "nginx+json10k", "portico+json10k"} | set(H2_PEERS)
 
 
 def main():
@@ -1725,6 +1811,20 @@ def main():
             return p
 
         starters = {
+            "nginx+h2c": lambda: h2_row(start_nginx_proxy(tmp, backend.port, name="nginx-h2c",
+                                                          listen_extra=" http2")),
+            "haproxy+h2c": lambda: h2_row(start_haproxy_h2(tmp, backend.port)),
+            "portico+h2c": lambda: h2_row(start_portico(tmp, backend.port, binary, name="portico-h2c")),
+            "nginx+h2-tls": lambda: h2_row(start_nginx_proxy(tmp, backend.port, name="nginx-h2-tls",
+                                                             listener_tls=True, listen_extra=" http2"), tls=True),
+            "haproxy+h2-tls": lambda: h2_row(start_haproxy_h2(tmp, backend.port, tls=True,
+                                                              name="haproxy-h2-tls"), tls=True),
+            "portico+h2-tls": lambda: h2_row(start_portico(tmp, backend.port, binary, name="portico-h2-tls",
+                                                           listener_tls=True), tls=True),
+            "haproxy+h2c-1conn": lambda: h2_row(start_haproxy_h2(tmp, backend.port, name="haproxy-h2c-1conn"),
+                                                one_connection=True),
+            "portico+h2c-1conn": lambda: h2_row(start_portico(tmp, backend.port, binary,
+                                                              name="portico-h2c-1conn"), one_connection=True),
             "nginx": lambda: start_nginx_proxy(tmp, backend.port),
             "haproxy": lambda: start_haproxy(tmp, backend.port),
             "portico": lambda: start_portico(tmp, backend.port, binary),

@@ -353,10 +353,11 @@ bool Codec::finished() const {
 bool Codec::submit_response(StreamBase& stream, const core::ResponseHead& head, bool has_body,
                             bool head_request) {
   stream.response_started = true;
-  // Names go lower case (RFC 9113 8.2.1), connection-specific fields go (8.2.2). nghttp2 copies
-  // names and values, so the lowered names live only until the submit.
-  std::vector<nghttp2_nv> nva;
-  nva.reserve(head.fields.size() + 2);
+  // Names go lower case (RFC 9113 8.2.1), connection-specific fields go (8.2.2).
+  // nghttp2 copies names and values unless told not to: they live until the HEADERS frame is
+  // packed, which happens in a later pending_output(), so they are copied.
+  auto& nva = nva_scratch_;
+  nva.clear();
   char status[4] = {static_cast<char>('0' + head.status / 100 % 10),
                     static_cast<char>('0' + head.status / 10 % 10),
                     static_cast<char>('0' + head.status % 10), 0};

@@ -7,6 +7,8 @@
 // control frames. Each ends the connection with GOAWAY and a reason the driver counts.
 #pragma once
 
+#include <nghttp2/nghttp2.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -16,7 +18,7 @@
 #include "core/request_head.h"
 #include "core/response_head.h"
 
-struct nghttp2_session;
+
 
 namespace portico::http2 {
 
@@ -141,6 +143,7 @@ class Codec {
   bool goaway_sent_ = false;  // the final GOAWAY of a graceful end
   bool failed_ = false;  // nghttp2 returned a fatal error: stop at once
   std::vector<char> name_scratch_;
+  std::vector<nghttp2_nv> nva_scratch_;  // a response's fields, reused
 };
 
 }  // namespace portico::http2

@@ -979,5 +979,36 @@ routes: []
   EXPECT_THAT(describe(bad_node), HasSubstr("rate_limits.redis.cluster[0]"));
 }
 
+TEST(ConfigLoader, ReadsServerHttp2AndPointsAtABadWindow) {
+  auto ok = load(R"(
+server:
+  http2: {enabled: false, max_concurrent_streams: 32, initial_window: 256KiB}
+routes: []
+)");
+  ASSERT_TRUE(ok.ok()) << describe(ok);
+  EXPECT_FALSE(ok.config->server.http2.enabled);
+  EXPECT_EQ(ok.config->server.http2.max_concurrent_streams, 32u);
+  EXPECT_EQ(ok.config->server.http2.initial_window, 256u * 1024);
+
+  auto defaults = load("routes: []\n");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_TRUE(defaults.config->server.http2.enabled);
+  EXPECT_EQ(defaults.config->server.http2.initial_window, 1024u * 1024);
+
+  auto bad = load(R"(
+server:
+  http2:
+    initial_window: 1KiB
+    max_concurrent_streams: 0
+    max_streams: 3
+routes: []
+)");
+  ASSERT_EQ(bad.errors.size(), 3u) << describe(bad);
+  EXPECT_EQ(bad.errors[0].key_path, "server.http2.initial_window");
+  EXPECT_EQ(bad.errors[0].mark.line, 4);
+  EXPECT_EQ(bad.errors[1].key_path, "server.http2.max_concurrent_streams");
+  EXPECT_EQ(bad.errors[2].key_path, "server.http2.max_streams");
+}
+
 }  // namespace
 }  // namespace portico::config
